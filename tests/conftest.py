@@ -30,19 +30,34 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} not available (set it up, or run under CI to make this a failure)")
 
 
-@pytest.fixture(autouse=True)
-def _plain_http_for_tests(settings):
-    # Tests talk plain HTTP to a local server; production redirects to HTTPS.
-    settings.SECURE_SSL_REDIRECT = False
-
-
 @pytest.fixture(scope="session", autouse=True)
-def _collected_static(django_test_environment):
+def _collected_static(django_test_environment, tmp_path_factory):
     """Templates resolve static names through the production manifest storage, so build it
-    once per run exactly as a deployment would."""
+    once per run exactly as a deployment would, in a directory of this run's own (several
+    runs may share a checkout)."""
+    # Tests talk plain HTTP to a local server; production redirects to HTTPS. This is set
+    # here, before any live server exists, because SecurityMiddleware reads it once at start.
+    import django.contrib.staticfiles.handlers as static_handlers
     from django.core.management import call_command
+    from django.test.utils import override_settings
 
-    call_command("collectstatic", interactive=False, verbosity=0, clear=True)
+    # The live server would serve /static/ from the source folders by unhashed name; pass
+    # those requests through to whitenoise instead, which serves the collected, hashed files
+    # exactly as in production.
+    original_handler = static_handlers.StaticFilesHandler
+    static_handlers.StaticFilesHandler = _PassThroughHandler
+    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("static"), SECURE_SSL_REDIRECT=False):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield
+    static_handlers.StaticFilesHandler = original_handler
+
+
+class _PassThroughHandler:
+    def __init__(self, application):
+        self.application = application
+
+    def __call__(self, environ, start_response):
+        return self.application(environ, start_response)
 
 
 def database_is_postgres() -> bool:
@@ -111,7 +126,7 @@ class RecordedPage:
         self.requests = []
         self.console_errors: list[str] = []
         self.page_errors: list[str] = []
-        page.on("request", self.requests.append)
+        page.on("request", lambda request: self.requests.append(request))
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
 
