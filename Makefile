@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev,platform]"
+	if pkg-config --exists libavformat libavcodec libswscale 2>/dev/null; then \
+		$(BIN)/pip install --quiet -e ".[dev,platform,video]"; \
+	else echo "FFmpeg development libraries not found: vPDQ tests will skip (apt-get install libavformat-dev ...)"; fi
 	touch $(VENV)/.installed $@
 
 node_modules/.installed: package.json package-lock.json
