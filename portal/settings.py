@@ -197,3 +197,70 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+
+# --- Caseworkers ----------------------------------------------------------------------
+# Helpline staff sign in with a password and a mandatory second factor (django-otp), are
+# throttled by django-axes, and their sessions end after 30 idle minutes or 12 hours.
+from datetime import timedelta  # noqa: E402  (kept inside this block on purpose)
+
+INSTALLED_APPS += ["portal.caseworkers", "axes"]
+# The admin's default site becomes an OTPAdminSite: service staff need a verified second
+# factor there too, and every app's admin.register(...) lands on it without changes.
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "portal.caseworkers.apps.StaffAdminConfig"
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1, "portal.caseworkers.middleware.SessionLimitsMiddleware"
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # django-axes wants to be last
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "caseworkers:sign_in"
+CASEWORKER_IDLE_TIMEOUT = timedelta(minutes=30)
+CASEWORKER_ABSOLUTE_TIMEOUT = timedelta(hours=12)
+# A password that has not been used for 5 minutes must be entered again before the code.
+CASEWORKER_PENDING_SIGN_IN = timedelta(minutes=5)
+# Notes can be corrected by their author for 15 minutes; after that they are the record.
+CASEWORKER_NOTE_EDIT_WINDOW = timedelta(minutes=15)
+# Django's CommonPasswordValidator already bundles 20,000 passwords from breach corpora; this
+# adds the words an attacker would try first against a helpline (the service and its terms).
+AUTH_PASSWORD_VALIDATORS += [{"NAME": "portal.caseworkers.passwords.ServiceWordsValidator"}]
+# Five wrong passwords from one address, or for one account, lock further tries for 15
+# minutes. Per account as well as per address so a spread-out guesser is stopped too; the
+# lock is short so an attacker cannot keep a caseworker out for long.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "caseworkers/locked_out.html"
+# Stored attempt data and logs never carry passwords or one-time codes.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token", "token", "code"]
+AXES_VERBOSE = False
+# Shown in the authenticator app next to the caseworker's name.
+OTP_TOTP_ISSUER = SERVICE_NAME
+# Axes' log lines name the address only, never the username typed (it is sometimes a password).
+AXES_CLIENT_STR_CALLABLE = "portal.caseworkers.signin.axes_client_str"
+
+# --- Survivor journey (issue 4) -------------------------------------------------------------
+# No endpoint accepts media: any body other than a form or JSON (multipart above all) is
+# refused with 415 before a view runs. Placed right after SecurityMiddleware.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "portal.survivor.middleware.RefuseMediaMiddleware")
+
+# --- Feed -----------------------------------------------------------------------------
+# The signed partner feed (hashbank.feed, docs/feed.md). Signing keys are stored encrypted
+# under a key derived from FEED_KEY_SECRET; set it apart from SECRET_KEY in production so
+# rotating one does not lose the other.
+FEED_KEY_SECRET = os.environ.get("FEED_KEY_SECRET") or SECRET_KEY
+FEED_SNAPSHOT_DIR = Path(os.environ.get("FEED_SNAPSHOT_DIR", BASE_DIR / "media" / "feed-snapshots"))
+# A checkpoint is valid this long (seconds); it is re-signed when half of it is left.
+FEED_CHECKPOINT_TTL = int(os.environ.get("FEED_CHECKPOINT_TTL", "3600"))
+# Workers snapshot the active set after publishing when the newest snapshot is older than this.
+FEED_SNAPSHOT_INTERVAL = int(os.environ.get("FEED_SNAPSHOT_INTERVAL", "3600"))
+# Entries (tombstones included) are served for at least this long; older cursors restart
+# from a snapshot. This is the longest checkpoint age partners can resume from.
+FEED_RETENTION_DAYS = int(os.environ.get("FEED_RETENTION_DAYS", "90"))
+# A rotated signing key stays published (no longer signing) for this long.
+FEED_KEY_OVERLAP_DAYS = int(os.environ.get("FEED_KEY_OVERLAP_DAYS", "14"))
+# Partner API request bodies (feedback) larger than this are refused with 413.
+FEED_MAX_BODY_BYTES = int(os.environ.get("FEED_MAX_BODY_BYTES", str(64 * 1024)))

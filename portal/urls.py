@@ -5,6 +5,13 @@ from portal import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # The signed partner feed (issue 5): docs/feed.md, /api/v1/openapi.json.
+    path("api/v1/", include("hashbank.api.urls")),
+    # Survivor journey (issue 4): eligibility, on-device fingerprinting, receipt, case status.
+    path("", include("portal.survivor.urls")),
+    # Caseworkers and service staff (issue 6): /caseworkers/... and /staff/review/.
+    path("", include("portal.caseworkers.urls")),
 ]

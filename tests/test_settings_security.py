@@ -32,7 +32,7 @@ def test_check_deploy_flags_the_development_secret():
     assert "security.W009" in result.stdout + result.stderr
 
 
-def test_security_headers_on_home(client):
+def test_security_headers_on_home(client, db):  # the start page lists partners (issue 4)
     response = client.get("/")
     assert response.status_code == 200
     csp = response["Content-Security-Policy"]

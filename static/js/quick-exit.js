@@ -23,7 +23,13 @@ function init() {
   });
   let presses = [];
   document.addEventListener('keydown', (event) => {
-    if (event.key !== 'Shift' || event.repeat) return;
+    // Only Shift pressed on its own counts: Shift+Tab (moving back through the page) must
+    // never add up to an exit, so any other key starts the count again.
+    if (event.key !== 'Shift') {
+      presses = [];
+      return;
+    }
+    if (event.repeat) return;
     const now = Date.now();
     presses = presses.filter((t) => now - t < WINDOW_MS);
     presses.push(now);

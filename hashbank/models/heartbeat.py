@@ -1,5 +1,3 @@
-"""The bank's tables. Nothing here ever holds media, file names or addresses."""
-
 from __future__ import annotations
 
 from django.db import models

@@ -1,0 +1,261 @@
+"""The OpenAPI 3 description of the whole partner API, served at /api/v1/openapi.json and
+used by the test suite to fuzz the API (schemathesis). Keep it in step with views.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hashbank.fingerprints import SIGNAL_TYPES
+
+HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+SIGNED_HEADERS = {
+    "Feed-Key-Id": {"description": "Id of the key that signed the body (see /keys).",
+                    "schema": {"type": "string"}},
+    "Feed-Signature": {"description": "Base64 Ed25519 signature over exactly the bytes of the body.",
+                       "schema": {"type": "string"}},
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _signed(description: str, schema: str, extra_headers: dict | None = None) -> dict[str, Any]:
+    return {
+        "description": description + " Verify Feed-Signature over the raw body before parsing it.",
+        "headers": {**SIGNED_HEADERS, **(extra_headers or {})},
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+AUTH_ERRORS = {
+    "400": _error("A key was put in the URL (never do this), or a parameter is malformed."),
+    "401": _error("Missing, unknown or revoked key."),
+    "403": _error("The partner's access is suspended."),
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    entry = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["position", "op", "id", "signal_type", "value", "quality", "case", "time"],
+        "properties": {
+            "position": {"type": "integer", "minimum": 1, "description": "Place in the feed; dense, from 1."},
+            "op": {"type": "string", "enum": ["add", "withdraw"],
+                   "description": "withdraw is a tombstone: stop matching this id."},
+            "id": {"type": "string", "pattern": "^[0-9a-f]{20}$",
+                   "description": "The fingerprint's id: quote it in feedback; a withdraw names the same id."},
+            "signal_type": {"type": "string", "enum": sorted(SIGNAL_TYPES),
+                            "description": "python-threatexchange's signal type names."},
+            "value": {"type": "string", "description": "Lowercase hex (vpdq: python-threatexchange's JSON list)."},
+            "quality": {"type": "integer", "nullable": True, "minimum": 0, "maximum": 100},
+            "case": {"type": "string", "description": "Opaque random token grouping one case's fingerprints."},
+            "time": {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SSZ: when it was published."},
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Image Shield partner feed",
+            "version": "1",
+            "description": (
+                "A signed, append-only feed of fingerprints (additions and withdrawals) that survivors made of "
+                "their own images, for platforms to block matching uploads after their own review. Every "
+                "document is signed with Ed25519 over its exact bytes; pages form a hash chain; a signed "
+                "checkpoint names the head. See docs/feed.md for the format and a worked example."
+            ),
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"partnerKey": []}],
+        "paths": {
+            "/feed": {
+                "get": {
+                    "operationId": "getFeedPage",
+                    "summary": "Entries after a cursor, oldest first, as one signed page.",
+                    "parameters": [
+                        {"name": "cursor", "in": "query", "required": False,
+                         "description": "The last position you applied (next_cursor of your last page); 0 to start.",
+                         "schema": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,18})$", "default": "0"}},
+                        {"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1000}},
+                    ],
+                    "responses": {
+                        "200": _signed("A page.", "Page", {"Feed-Next-Cursor": {"schema": {"type": "string"}}}),
+                        **AUTH_ERRORS,
+                        "410": _error("The cursor is older than the feed keeps: load the latest snapshot."),
+                    },
+                }
+            },
+            "/checkpoint": {
+                "get": {
+                    "operationId": "getCheckpoint",
+                    "summary": "The signed head: refuse one older than the last you accepted, or expired.",
+                    "responses": {"200": _signed("The checkpoint.", "Checkpoint"), **AUTH_ERRORS},
+                }
+            },
+            "/keys": {
+                "get": {
+                    "operationId": "getKeys",
+                    "summary": "Published signing keys, signed by every one of them (for rotation).",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The key set.",
+                            "headers": {"Feed-Signatures": {
+                                "description": "kid=base64 signature pairs, comma-separated, one per published key.",
+                                "schema": {"type": "string"}}},
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KeySet"}}},
+                        },
+                        "400": AUTH_ERRORS["400"],
+                    },
+                }
+            },
+            "/snapshots/latest": {
+                "get": {
+                    "operationId": "getLatestSnapshot",
+                    "summary": "The signed manifest of the newest full snapshot.",
+                    "responses": {"200": _signed("The manifest.", "SnapshotManifest"), **AUTH_ERRORS,
+                                  "404": _error("No snapshot yet.")},
+                }
+            },
+            "/snapshots/{position}/file": {
+                "get": {
+                    "operationId": "getSnapshotFile",
+                    "summary": "The snapshot: gzipped NDJSON, one canonical entry a line; check its sha256.",
+                    "parameters": [{"name": "position", "in": "path", "required": True,
+                                    "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}],
+                    "responses": {
+                        "200": {"description": "The file.",
+                                "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
+                        **AUTH_ERRORS,
+                        "404": _error("No snapshot at this position."),
+                    },
+                }
+            },
+            "/feedback": {
+                "post": {
+                    "operationId": "postFeedback",
+                    "summary": "Report what happened when an upload matched (idempotent per idempotency_key).",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}},
+                    },
+                    "responses": {
+                        "200": {"description": "One status per report: recorded, duplicate (a retry: nothing "
+                                               "changed) or unknown_fingerprint (withdrawn and erased).",
+                                "content": {"application/json": {"schema": {
+                                    "$ref": "#/components/schemas/FeedbackResponse"}}}},
+                        **AUTH_ERRORS,
+                        "409": _error("An idempotency_key was already used for a different report; nothing stored."),
+                        "413": _error("Body over the size limit (64 KiB)."),
+                        "415": _error("Not application/json."),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {"operationId": "getOpenApi", "summary": "This description.", "security": [],
+                        "responses": {"200": {"description": "OpenAPI 3 document.",
+                                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                                      "400": AUTH_ERRORS["400"]}}
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "partnerKey": {"type": "http", "scheme": "bearer",
+                               "description": "Authorization: Bearer isk_<prefix>_<secret>. Never in a URL."}
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object", "required": ["error"],
+                    "properties": {"error": {"type": "object", "required": ["code", "message"],
+                                             "properties": {"code": {"type": "string"},
+                                                            "message": {"type": "string"}}}},
+                },
+                "Entry": entry,
+                "Page": {
+                    "type": "object",
+                    "required": ["kind", "format", "cursor", "prev_digest", "entries", "next_cursor", "digest",
+                                 "more"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["imageshield.feed.page"]},
+                        "format": {"type": "integer", "enum": [1]},
+                        "cursor": {"type": "integer", "minimum": 0},
+                        "prev_digest": HEX64,
+                        "entries": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/Entry"}},
+                        "next_cursor": {"type": "integer", "minimum": 0},
+                        "digest": HEX64,
+                        "more": {"type": "boolean"},
+                    },
+                },
+                "Checkpoint": {
+                    "type": "object",
+                    "required": ["kind", "format", "version", "head_position", "head_digest", "floor_position",
+                                 "floor_digest", "issued_at", "expires_at"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["imageshield.feed.checkpoint"]},
+                        "format": {"type": "integer", "enum": [1]},
+                        "version": {"type": "integer", "minimum": 1},
+                        "head_position": {"type": "integer", "minimum": 0},
+                        "head_digest": HEX64,
+                        "floor_position": {"type": "integer", "minimum": 0},
+                        "floor_digest": HEX64,
+                        "issued_at": {"type": "string"},
+                        "expires_at": {"type": "string"},
+                    },
+                },
+                "KeySet": {
+                    "type": "object", "required": ["kind", "format", "version", "keys", "issued_at"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["imageshield.feed.keys"]},
+                        "format": {"type": "integer", "enum": [1]},
+                        "version": {"type": "integer"},
+                        "issued_at": {"type": "string"},
+                        "keys": {"type": "array", "items": {
+                            "type": "object", "required": ["kid", "alg", "public_key", "status"],
+                            "properties": {"kid": {"type": "string"}, "alg": {"type": "string", "enum": ["Ed25519"]},
+                                           "public_key": {"type": "string"},
+                                           "status": {"type": "string", "enum": ["active", "retiring"]},
+                                           "retire_after": {"type": "string", "nullable": True}}}},
+                    },
+                },
+                "SnapshotManifest": {
+                    "type": "object",
+                    "required": ["kind", "format", "position", "head_digest", "count", "sha256", "size",
+                                 "created_at", "download"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["imageshield.feed.snapshot"]},
+                        "format": {"type": "integer", "enum": [1]},
+                        "position": {"type": "integer", "minimum": 0},
+                        "head_digest": HEX64,
+                        "count": {"type": "integer", "minimum": 0},
+                        "sha256": HEX64,
+                        "size": {"type": "integer", "minimum": 0},
+                        "created_at": {"type": "string"},
+                        "download": {"type": "string"},
+                    },
+                },
+                "FeedbackRequest": {
+                    "type": "object", "additionalProperties": False, "required": ["feedback"],
+                    "properties": {"feedback": {"type": "array", "minItems": 1, "maxItems": 100, "items": {
+                        "type": "object", "additionalProperties": False,
+                        "required": ["id", "outcome", "idempotency_key"],
+                        "properties": {
+                            "id": {"type": "string", "pattern": "^[0-9a-f]{20}$"},
+                            "outcome": {"type": "string",
+                                        "enum": ["pending_review", "blocked", "not_blocked", "false_match"]},
+                            "idempotency_key": {"type": "string", "pattern": "^[A-Za-z0-9._:~-]{1,100}$"},
+                        }}}},
+                },
+                "FeedbackResponse": {
+                    "type": "object", "required": ["results"],
+                    "properties": {"results": {"type": "array", "items": {
+                        "type": "object", "required": ["idempotency_key", "status"],
+                        "properties": {"idempotency_key": {"type": "string"},
+                                       "status": {"type": "string",
+                                                  "enum": ["recorded", "duplicate", "unknown_fingerprint"]}}}}},
+                },
+            },
+        },
+    }

@@ -1,0 +1,182 @@
+"""Partner API views: parse, authenticate through one accessor, call one function, answer.
+
+Every signed document is returned as its exact signed bytes with `Feed-Key-Id` and
+`Feed-Signature` headers, so a partner verifies before parsing. Errors are JSON:
+`{"error": {"code": "...", "message": "..."}}` and change nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from hashbank.api.auth import ApiError, partner_key_for, refuse_keys_in_url
+from hashbank.api.openapi import openapi_document
+from hashbank.feed import pages
+from hashbank.feed.publish import checkpoint_current
+from hashbank.feed.signing import keyset_document
+from hashbank.models import PartnerFeedback, Snapshot
+from hashbank.services import FeedbackConflict, FeedbackItem, partner_feedback_record
+
+CURSOR_RE = re.compile(r"^(0|[1-9][0-9]{0,18})$")
+LIMIT_RE = re.compile(r"^[1-9][0-9]{0,3}$")
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:~-]{1,100}$")
+FINGERPRINT_ID_RE = re.compile(r"^[0-9a-f]{20}$")
+MAX_FEEDBACK_ITEMS = 100
+MAX_INT64 = 2**63 - 1
+
+
+def api(*methods: str, auth: bool = True) -> Callable:
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise ApiError(405, "method_not_allowed", f"use {' or '.join(methods)}",
+                                   {"Allow": ", ".join(methods)})
+                refuse_keys_in_url(request)
+                if auth:
+                    request.partner_key = partner_key_for(request)  # type: ignore[attr-defined]
+                response = view(request, *args, **kwargs)
+            except ApiError as error:
+                response = JsonResponse({"error": {"code": error.code, "message": error.message}},
+                                        status=error.status)
+                for name, value in error.headers.items():
+                    response[name] = value
+            # Feed contents are sensitive (hashes leak a blurry picture): never cached on the way.
+            response["Cache-Control"] = "no-store"
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def signed(body: bytes, kid: str, signature: str, **headers: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="application/json")
+    response["Feed-Key-Id"] = kid
+    response["Feed-Signature"] = signature
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def int_param(request: HttpRequest, name: str, pattern: re.Pattern, default: int, low: int, high: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    if not pattern.match(raw) or not low <= int(raw) <= high:
+        raise ApiError(400, f"bad_{name}", f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+@api("GET")
+def feed(request: HttpRequest) -> HttpResponse:
+    cursor = int_param(request, "cursor", CURSOR_RE, 0, 0, MAX_INT64)
+    limit = int_param(request, "limit", LIMIT_RE, pages.DEFAULT_LIMIT, 1, pages.MAX_LIMIT)
+    try:
+        page = pages.page_signed(cursor=cursor, limit=limit)
+    except pages.CursorAhead as exc:
+        raise ApiError(400, "cursor_ahead", str(exc)) from None
+    except pages.CursorExpired as exc:
+        raise ApiError(410, "cursor_expired", str(exc)) from None
+    return signed(page.body, page.kid, page.signature, Feed_Next_Cursor=str(page.next_cursor))
+
+
+@api("GET")
+def checkpoint(request: HttpRequest) -> HttpResponse:
+    head = checkpoint_current()
+    return signed(bytes(head.checkpoint_body), head.checkpoint_kid, head.checkpoint_signature)
+
+
+@api("GET", auth=False)
+def keys(request: HttpRequest) -> HttpResponse:
+    body, signatures = keyset_document()
+    response = HttpResponse(body, content_type="application/json")
+    response["Feed-Signatures"] = ", ".join(f"{kid}={sig}" for kid, sig in signatures.items())
+    return response
+
+
+@api("GET")
+def snapshot_latest(request: HttpRequest) -> HttpResponse:
+    snapshot = Snapshot.objects.order_by("-position").first()
+    if snapshot is None:
+        raise ApiError(404, "no_snapshot", "no snapshot has been made yet; follow the feed from cursor 0")
+    return signed(bytes(snapshot.manifest_body), snapshot.kid, snapshot.signature)
+
+
+@api("GET")
+def snapshot_file(request: HttpRequest, position: int) -> HttpResponse:
+    from hashbank.feed.snapshots import snapshot_path
+
+    snapshot = Snapshot.objects.filter(position=position).first()
+    path = snapshot_path(snapshot) if snapshot else None
+    if path is None or not path.exists():
+        raise ApiError(404, "no_snapshot", "no snapshot at this position; fetch /api/v1/snapshots/latest")
+    return FileResponse(path.open("rb"), content_type="application/gzip", as_attachment=True,
+                        filename=snapshot.file_name)
+
+
+@api("POST")
+def feedback(request: HttpRequest) -> HttpResponse:
+    items = parse_feedback(read_json_body(request))
+    try:
+        statuses = partner_feedback_record(partner=request.partner_key.partner, items=items)  # type: ignore[attr-defined]
+    except FeedbackConflict as exc:
+        raise ApiError(409, "idempotency_conflict", str(exc)) from None
+    return JsonResponse({"results": [{"idempotency_key": item.idempotency_key, "status": status}
+                                     for item, status in zip(items, statuses, strict=True)]})
+
+
+@api("GET", auth=False)
+def openapi(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(openapi_document())
+
+
+def read_json_body(request: HttpRequest) -> Any:
+    cap = settings.FEED_MAX_BODY_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > cap:
+        raise ApiError(413, "body_too_large", f"request bodies are limited to {cap} bytes")
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+    raw = request.read(cap + 1)
+    if len(raw) > cap:
+        raise ApiError(413, "body_too_large", f"request bodies are limited to {cap} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+
+
+def parse_feedback(data: Any) -> list[FeedbackItem]:
+    outcomes = set(PartnerFeedback.Outcome.values)
+    if not isinstance(data, dict) or set(data) != {"feedback"} or not isinstance(data["feedback"], list):
+        raise ApiError(400, "bad_feedback", 'expected {"feedback": [...]}')
+    reports = data["feedback"]
+    if not 1 <= len(reports) <= MAX_FEEDBACK_ITEMS:
+        raise ApiError(400, "bad_feedback", f"send from 1 to {MAX_FEEDBACK_ITEMS} reports at a time")
+    items = []
+    for index, report in enumerate(reports):
+        where = f"feedback[{index}]"
+        if not isinstance(report, dict) or set(report) != {"id", "outcome", "idempotency_key"}:
+            raise ApiError(400, "bad_feedback", f"{where}: expected exactly id, outcome and idempotency_key")
+        fingerprint_id, outcome, key = report["id"], report["outcome"], report["idempotency_key"]
+        if not isinstance(fingerprint_id, str) or not FINGERPRINT_ID_RE.match(fingerprint_id):
+            raise ApiError(400, "bad_feedback", f"{where}.id: expected an entry id from the feed (20 hex digits)")
+        if not isinstance(outcome, str) or outcome not in outcomes:
+            raise ApiError(400, "bad_feedback", f"{where}.outcome: expected one of {', '.join(sorted(outcomes))}")
+        if not isinstance(key, str) or not IDEMPOTENCY_KEY_RE.match(key):
+            raise ApiError(400, "bad_feedback",
+                           f"{where}.idempotency_key: 1 to 100 characters from A-Z a-z 0-9 . _ : ~ -")
+        items.append(FeedbackItem(fingerprint_id=fingerprint_id, outcome=outcome, idempotency_key=key))
+    return items

@@ -1,0 +1,412 @@
+"""Verify the signed partner feed: pure Python, no Django, only `cryptography` for Ed25519.
+
+Platforms use this to consume the feed safely, and our own tests use it, so the format has
+exactly one definition (the server builds its entries and chain with the functions below).
+
+What is signed: every feed document (page, checkpoint, key set, snapshot manifest) is sent
+as bytes with a detached Ed25519 signature over exactly those bytes, in two headers:
+`Feed-Key-Id: <kid>` and `Feed-Signature: <base64 signature>`. Check the signature first,
+then parse: nothing unverified is ever interpreted.
+
+The chain: every entry is one line of canonical JSON (sorted keys, no spaces, ASCII only),
+served and hashed exactly as stored: `chain(n) = sha256(chain(n-1) + line(n))` over raw
+bytes (the previous digest as 32 bytes), with `chain(0) = GENESIS` (32 zero bytes). A page
+is laid out one entry per line, so a consumer hashes the lines it received, re-serialising
+nothing.
+A page says where it starts (`cursor`, `prev_digest`) and where it ends (`next_cursor`,
+`digest`); a checkpoint signs the head (`head_position`, `head_digest`). So a dropped,
+repeated, reordered or altered page cannot continue the chain, and a checkpoint older than
+one already seen, or expired, is refused.
+
+Typical use (see docs/feed.md for a full example)::
+
+    v = FeedVerifier(trusted_keys={"k1...": "<base64 public key>"})
+    v.accept_checkpoint(body, key_id, signature)
+    while True:
+        page = v.accept_page(body, key_id, signature)   # raises VerifyError on any fault
+        apply(page.entries)                              # dicts: position, op, id, signal_type, ...
+        if not page.more: break
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+FORMAT_VERSION = 1
+PAGE_KIND = "imageshield.feed.page"
+CHECKPOINT_KIND = "imageshield.feed.checkpoint"
+KEYS_KIND = "imageshield.feed.keys"
+SNAPSHOT_KIND = "imageshield.feed.snapshot"
+ENTRY_FIELDS = ("case", "id", "op", "position", "quality", "signal_type", "time", "value")
+_FIELD_SET = frozenset(ENTRY_FIELDS)
+
+
+class VerifyError(Exception):
+    """The document is not authentic, or does not continue what was verified before."""
+
+
+# --- The canonical format (shared with the server) ---------------------------------------------
+
+
+def entry_bytes(entry: Mapping[str, Any]) -> bytes:
+    """The canonical bytes of one entry: what is served and what the chain hashes."""
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def chain_step(prev_digest: str, line: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_digest) + line).hexdigest()
+
+
+def key_id(public_key: bytes) -> str:
+    """A key's id: 'ed25519:' and the first 16 hex digits of the SHA-256 of the raw key."""
+    return "ed25519:" + hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+# --- Signatures --------------------------------------------------------------------------------
+
+
+def _public_key(raw: bytes | str):  # -> Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if isinstance(raw, str):
+        raw = base64.b64decode(raw, validate=True)
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verify_signature(body: bytes, kid: str, signature: str, keys: Mapping[str, bytes | str]) -> None:
+    """Raise VerifyError unless `signature` (base64) is `kid`'s signature over `body`."""
+    from cryptography.exceptions import InvalidSignature
+
+    if kid not in keys:
+        raise VerifyError(f"signed by unknown key {kid!r}")
+    try:
+        raw_signature = base64.b64decode(signature, validate=True)
+        _public_key(keys[kid]).verify(raw_signature, body)
+    except (InvalidSignature, binascii.Error, ValueError):
+        raise VerifyError("signature does not match the bytes received") from None
+
+
+def _load(body: bytes, kind: str) -> dict[str, Any]:
+    """Parse a document whose signature has already been checked, and check its kind (so a
+    signed page cannot be passed off as a checkpoint)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise VerifyError("signed document is not JSON") from None
+    if not isinstance(document, dict) or document.get("kind") != kind:
+        raise VerifyError(f"expected a {kind} document")
+    if document.get("format") != FORMAT_VERSION:
+        raise VerifyError(f"unsupported format {document.get('format')!r}; this verifier reads {FORMAT_VERSION}")
+    return document
+
+
+# --- Documents ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    version: int
+    head_position: int
+    head_digest: str
+    floor_position: int
+    floor_digest: str
+    issued_at: datetime
+    expires_at: datetime
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Page:
+    cursor: int
+    prev_digest: str
+    next_cursor: int
+    digest: str
+    more: bool
+    entries: list[dict[str, Any]]
+    #: The chain digest after each entry (hex), in order.
+    chain: list[str] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class SnapshotManifest:
+    position: int
+    head_digest: str
+    count: int
+    sha256: str
+    size: int
+    created_at: datetime
+    download: str
+
+
+def verify_checkpoint(
+    body: bytes,
+    kid: str,
+    signature: str,
+    keys: Mapping[str, bytes | str],
+    *,
+    previous: Checkpoint | None = None,
+    now: datetime | None = None,
+) -> Checkpoint:
+    """A checkpoint is accepted only if signed, unexpired, and not older than `previous`:
+    its version never goes down, its head never moves back, and one version never names two
+    different heads."""
+    verify_signature(body, kid, signature, keys)
+    d = _load(body, CHECKPOINT_KIND)
+    try:
+        checkpoint = Checkpoint(
+            version=int(d["version"]), head_position=int(d["head_position"]), head_digest=str(d["head_digest"]),
+            floor_position=int(d["floor_position"]), floor_digest=str(d["floor_digest"]),
+            issued_at=parse_time(d["issued_at"]), expires_at=parse_time(d["expires_at"]), body=body,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise VerifyError("checkpoint is missing fields") from None
+    if checkpoint.expires_at <= (now or datetime.now(UTC)):
+        raise VerifyError("checkpoint has expired: the feed may be frozen or replayed")
+    if previous is not None:
+        if checkpoint.version < previous.version:
+            raise VerifyError(f"checkpoint version {checkpoint.version} is older than {previous.version} (rollback)")
+        if checkpoint.version == previous.version and checkpoint.body != previous.body:
+            raise VerifyError("two different checkpoints carry the same version")
+        if checkpoint.head_position < previous.head_position:
+            raise VerifyError("checkpoint head moved backwards (rollback)")
+    return checkpoint
+
+
+def verify_page(
+    body: bytes, kid: str, signature: str, keys: Mapping[str, bytes | str], *, cursor: int, prev_digest: str
+) -> Page:
+    """A page is accepted only if signed and it continues exactly from (`cursor`,
+    `prev_digest`): positions follow on with no gap and the recomputed chain gives its digest."""
+    verify_signature(body, kid, signature, keys)
+    # The page's fixed layout: the envelope on the first line (ending in `"entries":[`), one
+    # entry per line (each but the last followed by a comma), and "]}" alone on the last.
+    lines = body.split(b"\n")
+    if len(lines) < 2 or lines[-1] != b"]}" or not lines[0].endswith(b'"entries":['):
+        raise VerifyError("page does not have the page layout")
+    d = _load(body, PAGE_KIND)
+    try:
+        page = Page(cursor=int(d["cursor"]), prev_digest=str(d["prev_digest"]), next_cursor=int(d["next_cursor"]),
+                    digest=str(d["digest"]), more=bool(d["more"]), entries=d["entries"])
+    except (KeyError, TypeError, ValueError):
+        raise VerifyError("page is missing fields") from None
+    if page.cursor != cursor:
+        raise VerifyError(f"page starts after {page.cursor}, expected {cursor}")
+    if page.prev_digest != prev_digest:
+        raise VerifyError("page does not continue the chain (a page was dropped, repeated or reordered)")
+    entry_lines = lines[1:-1]
+    if not isinstance(page.entries, list) or len(page.entries) != len(entry_lines):
+        raise VerifyError("page must hold exactly one entry per line")
+    digest = bytes.fromhex(prev_digest)
+    position = cursor
+    last = len(entry_lines) - 1
+    sha256 = hashlib.sha256
+    for index, (line, entry) in enumerate(zip(entry_lines, page.entries, strict=True)):
+        if index < last:
+            if not line.endswith(b","):
+                raise VerifyError(f"entry line {index + 1} does not end with a comma")
+            line = line[:-1]
+        if not (line.startswith(b"{") and line.endswith(b"}")):
+            raise VerifyError(f"entry line {index + 1} is not one entry")
+        # The chain hashes each entry's bytes exactly as served (one entry a line, so the
+        # entry parsed from the page is the one whose bytes were hashed).
+        digest = sha256(digest + line).digest()
+        page.chain.append(digest.hex())
+        position += 1
+        if not isinstance(entry, dict) or entry.get("position") != position or entry.keys() != _FIELD_SET:
+            raise VerifyError(f"expected the entry at position {position}")
+    if page.next_cursor != position or page.digest != digest.hex():
+        raise VerifyError("page digest does not match its entries")
+    return page
+
+
+def verify_keyset(
+    body: bytes, signatures: Mapping[str, str], trusted: Mapping[str, bytes | str], *, previous_version: int = 0
+) -> tuple[int, dict[str, str]]:
+    """Accept a new key set: it must be signed by a key already trusted AND by every key it
+    adds (so a stolen old key alone cannot introduce a new key, and nobody can publish a key
+    they do not hold). Returns (version, {kid: base64 public key}) to trust from now on."""
+    # Only a trusted key's signature lets us parse; then each new key must have signed too.
+    trusted_signers = [kid for kid in signatures if kid in trusted]
+    if not trusted_signers:
+        raise VerifyError("key set is not signed by any key already trusted")
+    for kid in trusted_signers:
+        verify_signature(body, kid, signatures[kid], trusted)
+    d = _load(body, KEYS_KIND)
+    offered: dict[str, str] = {}
+    try:
+        for item in d["keys"]:
+            public = base64.b64decode(item["public_key"], validate=True)
+            if key_id(public) != item["kid"]:
+                raise VerifyError(f"key id {item['kid']!r} does not match its key")
+            offered[item["kid"]] = item["public_key"]
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise VerifyError("key set is malformed") from None
+    for kid in set(offered) - set(trusted):
+        if kid not in signatures:
+            raise VerifyError("key set adds a key that did not sign it")
+        verify_signature(body, kid, signatures[kid], offered)
+    version = int(d["version"])
+    if version < previous_version:
+        raise VerifyError(f"key set version {version} is older than {previous_version} (rollback)")
+    return version, offered
+
+
+def verify_snapshot_manifest(
+    body: bytes, kid: str, signature: str, keys: Mapping[str, bytes | str]
+) -> SnapshotManifest:
+    verify_signature(body, kid, signature, keys)
+    d = _load(body, SNAPSHOT_KIND)
+    try:
+        return SnapshotManifest(position=int(d["position"]), head_digest=str(d["head_digest"]), count=int(d["count"]),
+                                sha256=str(d["sha256"]), size=int(d["size"]), created_at=parse_time(d["created_at"]),
+                                download=str(d["download"]))
+    except (KeyError, TypeError, ValueError):
+        raise VerifyError("snapshot manifest is missing fields") from None
+
+
+def read_snapshot(manifest: SnapshotManifest, data: bytes) -> Iterator[dict[str, Any]]:
+    """The entries of a snapshot file (gzipped NDJSON, one canonical entry a line), after
+    checking the file against its signed manifest. After loading them, continue the feed
+    from cursor `manifest.position` with prev_digest `manifest.head_digest`."""
+    if len(data) != manifest.size or hashlib.sha256(data).hexdigest() != manifest.sha256:
+        raise VerifyError("snapshot file does not match its signed manifest")
+    count = 0
+    for line in gzip.decompress(data).splitlines():
+        if not line:
+            continue
+        entry = json.loads(line)
+        if entry_bytes(entry) != line:
+            raise VerifyError("snapshot line is not canonical")
+        count += 1
+        yield entry
+    if count != manifest.count:
+        raise VerifyError(f"snapshot holds {count} entries, its manifest says {manifest.count}")
+
+
+# --- A consumer's state ------------------------------------------------------------------------
+
+
+class FeedVerifier:
+    """What a consumer keeps between requests: trusted keys, the newest checkpoint, and how
+    far along the chain it has verified. Persist `state()` with your records; rebuild with
+    `FeedVerifier(trusted_keys, **state)`."""
+
+    def __init__(
+        self,
+        trusted_keys: Mapping[str, bytes | str],
+        *,
+        position: int = 0,
+        digest: str = GENESIS,
+        keyset_version: int = 0,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        self.keys: dict[str, bytes | str] = dict(trusted_keys)
+        self.position = position
+        self.digest = digest
+        self.keyset_version = keyset_version
+        self.checkpoint = checkpoint
+
+    def accept_keyset(self, body: bytes, signatures: Mapping[str, str]) -> None:
+        self.keyset_version, self.keys = verify_keyset(body, signatures, self.keys,
+                                                       previous_version=self.keyset_version)
+
+    def accept_checkpoint(self, body: bytes, kid: str, signature: str, *, now: datetime | None = None) -> Checkpoint:
+        checkpoint = verify_checkpoint(body, kid, signature, self.keys, previous=self.checkpoint, now=now)
+        if self.position < checkpoint.floor_position:
+            raise VerifyError("our position is older than the feed keeps: start again from the latest snapshot")
+        if self.position == checkpoint.head_position and self.digest != checkpoint.head_digest:
+            raise VerifyError("checkpoint head digest differs from the chain we verified (a fork)")
+        self.checkpoint = checkpoint
+        return checkpoint
+
+    def accept_page(self, body: bytes, kid: str, signature: str) -> Page:
+        page = verify_page(body, kid, signature, self.keys, cursor=self.position, prev_digest=self.digest)
+        # Where the page passes the checkpoint's head, the chain must arrive at its digest.
+        checkpoint = self.checkpoint
+        if checkpoint is not None and page.cursor < checkpoint.head_position <= page.next_cursor:
+            if page.chain[checkpoint.head_position - page.cursor - 1] != checkpoint.head_digest:
+                raise VerifyError("the chain does not reach the checkpoint's head digest (a fork)")
+        self.position, self.digest = page.next_cursor, page.digest
+        return page
+
+    def accept_snapshot(self, manifest: SnapshotManifest, data: bytes) -> list[dict[str, Any]]:
+        entries = list(read_snapshot(manifest, data))
+        self.position, self.digest = manifest.position, manifest.head_digest
+        return entries
+
+    def state(self) -> dict[str, Any]:
+        return {"position": self.position, "digest": self.digest, "keyset_version": self.keyset_version}
+
+
+# --- Command line: check documents saved with `curl -D headers.txt -o body.json` ----------------
+
+
+def _headers_from_file(text: str) -> dict[str, str]:
+    headers = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hashbank.fingerprints.verify keys.json headers.txt body.json [prev_digest]`
+
+    Checks the signature first, then the document: a page's own chain (and, given the digest
+    your last page ended with, that it continues it), or a checkpoint's expiry."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (3, 4):
+        print(main.__doc__)
+        return 2
+    with open(args[0], "rb") as f:
+        keys = {k["kid"]: k["public_key"] for k in json.loads(f.read())["keys"]}
+    with open(args[1], encoding="latin-1") as f:
+        headers = _headers_from_file(f.read())
+    with open(args[2], "rb") as f:
+        body = f.read()
+    kid, signature = headers.get("feed-key-id", ""), headers.get("feed-signature", "")
+    try:
+        verify_signature(body, kid, signature, keys)
+        kind = json.loads(body).get("kind")
+        if kind == PAGE_KIND:
+            d = json.loads(body)
+            prev = args[3] if len(args) == 4 else d["prev_digest"]
+            page = verify_page(body, kid, signature, keys, cursor=d["cursor"], prev_digest=prev)
+            print(f"OK page: {len(page.entries)} entries after {page.cursor}; next_cursor={page.next_cursor} "
+                  f"digest={page.digest} more={page.more}")
+        elif kind == CHECKPOINT_KIND:
+            c = verify_checkpoint(body, kid, signature, keys)
+            print(f"OK checkpoint v{c.version}: head {c.head_position} {c.head_digest}, expires {c.expires_at}")
+        elif kind == SNAPSHOT_KIND:
+            m = verify_snapshot_manifest(body, kid, signature, keys)
+            print(f"OK snapshot at {m.position}: {m.count} entries, sha256 {m.sha256}, download {m.download}")
+        else:
+            print(f"OK signature over a {kind} document")
+    except VerifyError as error:
+        print(f"REFUSED: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

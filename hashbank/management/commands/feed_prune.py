@@ -1,0 +1,21 @@
+"""Remove feed entries older than the retention period (run daily from cron)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from hashbank.feed.prune import feed_prune
+
+
+class Command(BaseCommand):
+    help = "Move the feed's floor past entries older than FEED_RETENTION_DAYS (live additions stay)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--retention-days", type=int, default=settings.FEED_RETENTION_DAYS)
+        parser.add_argument("--dry-run", action="store_true", help="report, change nothing")
+
+    def handle(self, *args: Any, retention_days: int, dry_run: bool, **options: Any) -> None:
+        floor, removed = feed_prune(retention_days=retention_days, dry_run=dry_run)
+        verb = "dry run: would remove at most" if dry_run else "removed"
+        self.stdout.write(f"floor at position {floor}; {verb} {removed} entries")

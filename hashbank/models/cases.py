@@ -1,0 +1,134 @@
+"""Cases, their files' fingerprints and their timeline.
+
+A case is found only by the SHA-256 digest of its normalised reference plus an Argon2-hashed
+PIN; nothing identifies the person. The feed sees only `feed_token`, which is random and
+unrelated to the reference, so a partner (or a leaked feed) cannot open a case.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Case(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        WITHDRAWN = "withdrawn", "withdrawn"
+        DELETED = "deleted", "deleted"
+
+    # Null once the case is deleted: the reference then opens nothing, like a wrong one.
+    reference_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    pin_hash = models.CharField(max_length=200, blank=True)
+    feed_token = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "last_activity_at"])]
+
+    def __str__(self) -> str:
+        # Never the reference (we do not have it) and never the digest (it would open the case
+        # to anyone who can guess the reference's format... it cannot, but logs are no place for it).
+        return f"case {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class CaseFile(models.Model):
+    """One file's fingerprints. The file itself, its name and its metadata never reach us."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        WITHDRAWN = "withdrawn", "withdrawn"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="files")
+    public_id = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    added_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["added_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"file {self.public_id} ({self.status})"
+
+
+class Fingerprint(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        WITHDRAWN = "withdrawn", "withdrawn"
+        # Reported as a false match by two partners: out of the feed until staff decide.
+        HELD = "held", "held for review"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="fingerprints")
+    case_file = models.ForeignKey(CaseFile, on_delete=models.CASCADE, related_name="fingerprints")
+    # The id partners see in the feed and quote in feedback; random, says nothing about the case.
+    public_id = models.CharField(max_length=32, unique=True)
+    signal_type = models.CharField(max_length=32)
+    # Normalised by hashbank.fingerprints; text because a vPDQ value is a JSON list of frames.
+    value = models.TextField()
+    quality = models.PositiveSmallIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.signal_type} {self.public_id} ({self.status})"
+
+
+class CaseEvent(models.Model):
+    """The case's timeline, as the survivor (or their caseworker) sees it."""
+
+    class Kind(models.TextChoices):
+        RECEIVED = "received", "received"
+        SHARED_WITH_PARTNERS = "shared_with_partners", "shared with partners"
+        FILES_ADDED = "files_added", "files added"
+        FILE_WITHDRAWN = "file_withdrawn", "file withdrawn"
+        WITHDRAWN = "withdrawn", "case withdrawn"
+        WITHDRAWAL_SHARED = "withdrawal_shared", "withdrawal sent to partners"
+        MATCH_REPORTED = "match_reported", "match reported by a partner"
+        FINGERPRINT_HELD = "fingerprint_held", "fingerprint paused for review"
+        FINGERPRINT_RESTORED = "fingerprint_restored", "fingerprint back in the feed"
+        FINGERPRINT_REMOVED = "fingerprint_removed", "fingerprint removed after review"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    at = models.DateTimeField()
+    # Counts and outcomes only: never partner content, never a partner's name unless the
+    # partner agreed to be listed publicly.
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["case", "kind", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class FingerprintReview(models.Model):
+    """Why a fingerprint was held, cleared or removed, and by whom (staff), for the record."""
+
+    class Action(models.TextChoices):
+        HELD = "held", "held"
+        CLEARED = "cleared", "cleared"
+        REMOVED = "removed", "removed"
+
+    fingerprint = models.ForeignKey(Fingerprint, on_delete=models.CASCADE, related_name="reviews")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    reviewer_name = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"

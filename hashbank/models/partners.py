@@ -1,0 +1,67 @@
+"""Partners (platforms that pull the feed), their API keys and their match feedback."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Partner(models.Model):
+    name = models.CharField(max_length=150, unique=True)
+    # Shown on the survivor start page only when the partner agreed to be listed.
+    listed_publicly = models.BooleanField(default=False)
+    public_name = models.CharField(max_length=150, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def display_name(self) -> str:
+        return self.public_name or self.name
+
+
+class PartnerKey(models.Model):
+    """An API key: `isk_<prefix>_<secret>`. Only the prefix (to find the row) and a SHA-256 of
+    the whole key are stored; the key is shown once. SHA-256 rather than Argon2 because the
+    secret is 160 random bits (nothing to brute-force) and every API request checks it."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="keys")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    label = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"isk_{self.prefix}_… ({'revoked' if self.revoked_at else 'active'})"
+
+
+class PartnerFeedback(models.Model):
+    class Outcome(models.TextChoices):
+        PENDING_REVIEW = "pending_review", "pending review"
+        BLOCKED = "blocked", "blocked"
+        NOT_BLOCKED = "not_blocked", "not blocked"
+        FALSE_MATCH = "false_match", "false match"
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="feedback")
+    fingerprint = models.ForeignKey("hashbank.Fingerprint", on_delete=models.CASCADE, related_name="feedback")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    idempotency_key = models.CharField(max_length=100)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "idempotency_key"], name="feedback_idempotency_key_once"),
+        ]
+        indexes = [models.Index(fields=["fingerprint", "outcome"])]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} from partner {self.partner_id}"

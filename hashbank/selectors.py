@@ -1,0 +1,100 @@
+"""Reads from the bank. Views call these; nothing here writes."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from hashbank import references
+from hashbank.models import Case, CaseEvent, CaseFile, Fingerprint, Partner, PartnerFeedback
+
+
+def case_open(*, reference: str, pin: str) -> Case | None:
+    """The case this reference and PIN open, or None.
+
+    The answer and the work are the same whether the case is missing, deleted or the PIN is
+    wrong: a malformed or unknown reference still costs one Argon2 verification, so neither
+    the reply nor its timing tells a guesser that a case exists. Rate limits are the caller's
+    (the status page counts failures per case and per address)."""
+    normalised = references.reference_normalise(reference)
+    clean_pin = references.pin_normalise(pin) or ""
+    case = None
+    if normalised is not None:
+        case = (
+            Case.objects.filter(reference_digest=references.reference_digest(normalised))
+            .exclude(status=Case.Status.DELETED)
+            .first()
+        )
+    if case is None or not case.pin_hash:
+        references.pin_dummy_verify(clean_pin)
+        return None
+    if not clean_pin or not references.pin_verify(case.pin_hash, clean_pin):
+        return None
+    return case
+
+
+def case_by_reference(*, reference: str) -> Case | None:
+    """The case a reference names, without a PIN: only for counting failed attempts per case
+    (issue 4's limits). Never use it to grant access."""
+    normalised = references.reference_normalise(reference)
+    if normalised is None:
+        return None
+    return Case.objects.filter(reference_digest=references.reference_digest(normalised)).first()
+
+
+def case_timeline(*, case: Case) -> QuerySet[CaseEvent]:
+    """Oldest first. Each event's `data` holds counts and outcomes only."""
+    return CaseEvent.objects.filter(case=case).order_by("at", "pk")
+
+
+def case_files(*, case: Case) -> QuerySet[CaseFile]:
+    """The case's files, oldest first, each with `fingerprint_count` (all of the file's
+    fingerprints) and `active_count` (those currently in the feed)."""
+    return (
+        CaseFile.objects.filter(case=case)
+        .annotate(
+            fingerprint_count=Count("fingerprints"),
+            active_count=Count("fingerprints", filter=Q(fingerprints__status=Fingerprint.Status.ACTIVE)),
+        )
+        .order_by("added_at", "pk")
+    )
+
+
+def case_fingerprint_counts(*, case: Case) -> dict[str, int]:
+    """{"total", "active", "withdrawn", "held"} for the status page."""
+    rows = dict(
+        Fingerprint.objects.filter(case=case).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    counts = {status: rows.get(status, 0) for status in Fingerprint.Status.values}
+    counts["total"] = sum(rows.values())
+    return counts
+
+
+def case_match_counts(*, case: Case) -> dict[str, int]:
+    """Partner outcomes for this case's fingerprints, by outcome (for caseworker lists)."""
+    rows = (
+        PartnerFeedback.objects.filter(fingerprint__case=case)
+        .values_list("outcome")
+        .annotate(n=Count("pk"))
+        .values_list("outcome", "n")
+    )
+    return {outcome: n for outcome, n in rows}
+
+
+def partners_public_list() -> QuerySet[Partner]:
+    """Active partners that agreed to be named, for the survivor start page."""
+    return Partner.objects.filter(is_active=True, listed_publicly=True).order_by("public_name", "name")
+
+
+def fingerprints_held() -> QuerySet[Fingerprint]:
+    """The staff review queue, oldest first, with how many partners reported a false match.
+    Carries no reference, PIN or feed token: staff review a value, not a person."""
+    return (
+        Fingerprint.objects.filter(status=Fingerprint.Status.HELD)
+        .annotate(
+            false_match_partners=Count(
+                "feedback__partner", filter=Q(feedback__outcome=PartnerFeedback.Outcome.FALSE_MATCH), distinct=True
+            )
+        )
+        .select_related("case_file")
+        .order_by("created_at", "pk")
+    )

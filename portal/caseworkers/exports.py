@@ -1,0 +1,43 @@
+"""The audit trail as CSV, safe to open in a spreadsheet.
+
+A cell that starts with = + - @ (or a tab or carriage return, which some spreadsheets skip
+before looking) is read as a formula by Excel, LibreOffice and Google Sheets, so a note or a
+username crafted as `=HYPERLINK(...)` could run in a lead's spreadsheet. Such cells get a
+leading apostrophe, the OWASP-recommended neutraliser: shown as text, nothing evaluated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from portal.caseworkers.models import AuditEvent
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+HEADER = ["when (UTC)", "who", "what", "case", "detail"]
+
+
+def csv_safe(value: object) -> str:
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def audit_csv(events: Iterable[AuditEvent]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    for event in events:
+        writer.writerow(
+            csv_safe(cell)
+            for cell in (
+                event.at.strftime("%Y-%m-%d %H:%M:%S"),
+                event.actor.get_username(),
+                event.get_action_display(),
+                event.case_public_id or "",
+                event.detail,
+            )
+        )
+    return buffer.getvalue()

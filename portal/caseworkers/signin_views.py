@@ -1,0 +1,146 @@
+"""Staff sign-in pages: password, then the second factor (or, the first time, enrolling one),
+then sign-out. Failures are logged with no username, password, code or address."""
+
+from __future__ import annotations
+
+import logging
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import get_user_model, logout
+from django.contrib.auth.tokens import default_token_generator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from portal.caseworkers import signin
+from portal.caseworkers.forms import CodeForm, EnrolCodeForm, SignInForm, WelcomePasswordForm
+
+logger = logging.getLogger(__name__)
+
+NEXT_KEY = "caseworkers_next"
+
+
+def _next_url(request: HttpRequest) -> str:
+    candidate = request.session.pop(NEXT_KEY, "") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    # Service staff without a helpline membership work in the review queue.
+    if request.user.is_staff and not hasattr(request.user, "caseworker"):
+        return "caseworkers:review_queue"
+    return "caseworkers:cases"
+
+
+@never_cache
+@sensitive_post_parameters("password")
+def sign_in(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = SignInForm(request, data=request.POST)
+        if form.is_valid():
+            user = form.get_user()
+            next_url = request.GET.get("next", "")
+            signin.pending_start(request, user)
+            request.session[NEXT_KEY] = next_url
+            if signin.totp_device(user) is None:
+                return redirect("caseworkers:enrol")
+            return redirect("caseworkers:verify")
+        logger.warning("staff sign-in refused: wrong username or password")
+    else:
+        form = SignInForm(request)
+    ended = request.session.pop(signin.ENDED_KEY, None)
+    return render(request, "caseworkers/sign_in.html", {"form": form, "ended": ended})
+
+
+@never_cache
+@sensitive_post_parameters("code")
+def verify(request: HttpRequest) -> HttpResponse:
+    user = signin.pending_user(request)
+    if user is None:
+        return redirect("caseworkers:sign_in")
+    if signin.totp_device(user) is None:
+        return redirect("caseworkers:enrol")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = signin.second_factor_check(user, form.cleaned_data["code"])
+        if device is not None:
+            signin.complete(request, user, device)
+            if device.name == signin.RECOVERY_DEVICE_NAME:
+                left = signin.recovery_codes_left(user)
+                messages.warning(
+                    request, f"You used a recovery code. {left} are left; make new ones from “Your account” soon."
+                )
+            return redirect(_next_url(request))
+        logger.warning("staff second factor refused (user id %s)", user.pk)
+        form.add_error("code", "That code did not work. Codes change every 30 seconds; try the one showing now.")
+    return render(request, "caseworkers/verify.html", {"form": form})
+
+
+@never_cache
+@sensitive_post_parameters("code")
+def enrol(request: HttpRequest) -> HttpResponse:
+    """First sign-in: set up an authenticator app. Reachable only a moment after the right
+    password, and only while the account has no authenticator yet."""
+    user = signin.pending_user(request)
+    if user is None:
+        return redirect("caseworkers:sign_in")
+    if signin.totp_device(user) is not None:
+        return redirect("caseworkers:verify")
+    device = signin.enrolment_device(user)
+    form = EnrolCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["code"]):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            codes = signin.recovery_codes_issue(user)
+            signin.complete(request, user, device)
+            # Shown in this response only; nothing keeps them for a second look.
+            return render(request, "caseworkers/recovery_codes.html", {"codes": codes, "next": _next_url(request)})
+        logger.warning("staff authenticator enrolment code refused (user id %s)", user.pk)
+        form.add_error("code", "That code did not match. Check the app shows “Image Shield” and try the current code.")
+    uri = device.config_url
+    qr_svg = segno.make(uri, error="m").svg_inline(
+        scale=4, title="QR code for your authenticator app", light="#fff", omitsize=True
+    )
+    secret = uri.split("secret=", 1)[1].split("&", 1)[0]
+    return render(
+        request,
+        "caseworkers/enrol.html",
+        {
+            "form": form,
+            "qr_svg": qr_svg,
+            "uri": uri,
+            "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        },
+    )
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, "You have signed out.")
+    return redirect("caseworkers:sign_in")
+
+
+@never_cache
+@sensitive_post_parameters("new_password1", "new_password2")
+def welcome(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """A new caseworker sets their first password from the one-time link they were given.
+    The link stops working once a password is set (the token covers the password hash)."""
+    try:
+        user = get_user_model().objects.get(pk=int(urlsafe_base64_decode(uidb64).decode()), is_active=True)
+    except (ValueError, TypeError, UnicodeDecodeError, get_user_model().DoesNotExist):
+        raise Http404 from None
+    if not default_token_generator.check_token(user, token):
+        logger.warning("welcome link refused: expired or already used")
+        raise Http404
+    form = WelcomePasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Your password is set. Sign in to set up your second factor.")
+        return redirect("caseworkers:sign_in")
+    return render(request, "caseworkers/welcome.html", {"form": form})

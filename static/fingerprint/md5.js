@@ -1,0 +1,143 @@
+// Incremental MD5 (RFC 1321) of a file's bytes: update() as many times as there are chunks,
+// then hexdigest(). WebCrypto's digest() needs the whole input at once, so a 2 GB file could
+// not be hashed without holding it in memory; this streams with a 64-byte buffer instead.
+// Written for int32 arithmetic: `| 0` keeps values in int32 and `>>> 0` makes them unsigned.
+'use strict';
+
+import { bytesToHex } from './hex.js';
+
+// K[i] = floor(|sin(i + 1)| * 2^32), written out so no engine's Math.sin is involved.
+const K = new Int32Array([
+  0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+  0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+  0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+  0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+  0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+  0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+  0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+  0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+]);
+// Per-round left-rotation amounts.
+const S = new Int32Array([
+  7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+  5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
+  4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+  6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+]);
+
+function toBytes(chunk) {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError('update() takes a Uint8Array, another ArrayBuffer view, or an ArrayBuffer');
+}
+
+export class MD5 {
+  constructor() {
+    this._h = new Int32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]);
+    this._w = new Int32Array(16);
+    this._buf = new Uint8Array(64);
+    this._bufLen = 0;
+    this._bytes = 0; // total length; exact up to 2^53 bytes
+    this._digest = null;
+  }
+
+  /** Feed the next chunk of bytes. Returns this, so calls can be chained. */
+  update(chunk) {
+    if (this._digest) throw new Error('MD5: update() after digest()');
+    const data = toBytes(chunk);
+    const n = data.length;
+    this._bytes += n;
+    let i = 0;
+    if (this._bufLen > 0) {
+      const take = Math.min(64 - this._bufLen, n);
+      this._buf.set(data.subarray(0, take), this._bufLen);
+      this._bufLen += take;
+      i = take;
+      if (this._bufLen < 64) return this;
+      this._block(this._buf, 0);
+      this._bufLen = 0;
+    }
+    for (; i + 64 <= n; i += 64) this._block(data, i);
+    if (i < n) {
+      this._buf.set(data.subarray(i), 0);
+      this._bufLen = n - i;
+    }
+    return this;
+  }
+
+  _block(b, o) {
+    const w = this._w;
+    for (let j = 0; j < 16; j++, o += 4) w[j] = b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24);
+    const h = this._h;
+    let a = h[0];
+    let bb = h[1];
+    let c = h[2];
+    let d = h[3];
+    for (let i = 0; i < 64; i++) {
+      let f;
+      let g;
+      if (i < 16) {
+        f = (bb & c) | (~bb & d);
+        g = i;
+      } else if (i < 32) {
+        f = (d & bb) | (~d & c);
+        g = (5 * i + 1) & 15;
+      } else if (i < 48) {
+        f = bb ^ c ^ d;
+        g = (3 * i + 5) & 15;
+      } else {
+        f = c ^ (bb | ~d);
+        g = (7 * i) & 15;
+      }
+      const t = (a + f + K[i] + w[g]) | 0;
+      const s = S[i];
+      a = d;
+      d = c;
+      c = bb;
+      bb = (bb + ((t << s) | (t >>> (32 - s)))) | 0;
+    }
+    h[0] = (h[0] + a) | 0;
+    h[1] = (h[1] + bb) | 0;
+    h[2] = (h[2] + c) | 0;
+    h[3] = (h[3] + d) | 0;
+  }
+
+  /** The 16-byte digest; ends the hash (later update() calls throw). */
+  digest() {
+    if (!this._digest) {
+      const total = this._bytes;
+      const pad = new Uint8Array(((this._bufLen < 56 ? 56 : 120) - this._bufLen) + 8);
+      pad[0] = 0x80;
+      // length in bits, 64-bit little-endian: low 32 bits then high 32 bits
+      const lo = ((total % 0x20000000) * 8) >>> 0;
+      const hi = Math.floor(total / 0x20000000) >>> 0;
+      const L = pad.length - 8;
+      for (let j = 0; j < 4; j++) {
+        pad[L + j] = (lo >>> (8 * j)) & 255;
+        pad[L + 4 + j] = (hi >>> (8 * j)) & 255;
+      }
+      this.update(pad);
+      const out = new Uint8Array(16);
+      for (let j = 0; j < 4; j++) {
+        const v = this._h[j];
+        out[4 * j] = v & 255;
+        out[4 * j + 1] = (v >>> 8) & 255;
+        out[4 * j + 2] = (v >>> 16) & 255;
+        out[4 * j + 3] = (v >>> 24) & 255;
+      }
+      this._digest = out;
+    }
+    return this._digest.slice();
+  }
+
+  /** Lowercase hex digest (32 characters). */
+  hexdigest() {
+    return bytesToHex(this.digest());
+  }
+}
+
+/** MD5 of one buffer, for convenience. */
+export function md5Hex(bytes) {
+  return new MD5().update(bytes).hexdigest();
+}

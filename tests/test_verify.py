@@ -1,0 +1,159 @@
+"""The pure-Python verifier refuses every tampering a partner could meet: a changed byte, a
+dropped, repeated or reordered page, a replayed older checkpoint, an expired one, a fork."""
+
+import ast
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hashbank.fingerprints import verify
+from hashbank.fingerprints.verify import FeedVerifier, VerifyError
+from hashbank.services import case_create, partner_create, partner_key_issue
+from tests.feed_helpers import auth, one_file, publish, trusted_keys
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def secret():
+    return partner_key_issue(partner=partner_create(name="Platform")).secret
+
+
+@pytest.fixture
+def feed(client, secret):
+    """Three pages of two entries and the checkpoint, as served."""
+    case_create(files=[one_file(2)])
+    case_create(files=[one_file(2)])
+    publish()
+
+    def get(path, **params):
+        response = client.get(path, params, **auth(secret))
+        assert response.status_code == 200
+        return response.content, response["Feed-Key-Id"], response["Feed-Signature"]
+
+    pages = [get("/api/v1/feed", cursor=c, limit=2) for c in (0, 2, 4)]
+    return {"keys": trusted_keys(client), "pages": pages, "checkpoint": get("/api/v1/checkpoint"), "get": get}
+
+
+def test_verifier_imports_no_django():
+    source = Path(verify.__file__).read_text()
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert "django" not in imported and "hashbank" not in imported
+    assert imported <= {"__future__", "base64", "binascii", "gzip", "hashlib", "json", "collections", "dataclasses",
+                        "datetime", "typing", "cryptography", "sys"}
+
+
+def test_the_honest_feed_verifies(feed):
+    verifier = FeedVerifier(feed["keys"])
+    verifier.accept_checkpoint(*feed["checkpoint"])
+    entries = [e for page in feed["pages"] for e in verifier.accept_page(*page).entries]
+    assert [e["position"] for e in entries] == [1, 2, 3, 4, 5, 6]
+    assert verifier.digest == verifier.checkpoint.head_digest
+
+
+def test_one_changed_byte_anywhere_is_refused(feed):
+    body, kid, signature = feed["pages"][0]
+    for index in (0, len(body) // 2, len(body) - 2):
+        changed = bytearray(body)
+        changed[index] ^= 0x01
+        with pytest.raises(VerifyError, match="signature"):
+            FeedVerifier(feed["keys"]).accept_page(bytes(changed), kid, signature)
+    # A value rewritten to look plausible is still a changed byte.
+    entry_value = json.loads(body)["entries"][0]["value"]
+    forged = body.replace(entry_value.encode(), entry_value[::-1].encode())
+    with pytest.raises(VerifyError, match="signature"):
+        FeedVerifier(feed["keys"]).accept_page(forged, kid, signature)
+
+
+def test_a_bad_signature_or_unknown_key_is_refused(feed):
+    body, kid, signature = feed["pages"][0]
+    with pytest.raises(VerifyError, match="signature"):
+        FeedVerifier(feed["keys"]).accept_page(body, kid, signature[:-4] + "AAA=")
+    with pytest.raises(VerifyError, match="unknown key"):
+        FeedVerifier(feed["keys"]).accept_page(body, "ed25519:0000000000000000", signature)
+    with pytest.raises(VerifyError, match="signature"):
+        FeedVerifier(feed["keys"]).accept_page(body, kid, "not base64!")
+
+
+def test_a_dropped_page_is_refused(feed):
+    verifier = FeedVerifier(feed["keys"])
+    verifier.accept_page(*feed["pages"][0])
+    with pytest.raises(VerifyError, match="starts after 4, expected 2"):
+        verifier.accept_page(*feed["pages"][2])
+
+
+def test_a_reordered_or_repeated_page_is_refused(feed):
+    with pytest.raises(VerifyError):
+        FeedVerifier(feed["keys"]).accept_page(*feed["pages"][1])
+    verifier = FeedVerifier(feed["keys"])
+    verifier.accept_page(*feed["pages"][0])
+    with pytest.raises(VerifyError):
+        verifier.accept_page(*feed["pages"][0])
+
+
+def test_a_page_that_does_not_continue_our_chain_is_refused(feed):
+    # Same position, different history: a fork served to this partner only.
+    verifier = FeedVerifier(feed["keys"], position=2, digest="1" * 64)
+    with pytest.raises(VerifyError, match="does not continue the chain"):
+        verifier.accept_page(*feed["pages"][1])
+
+
+def test_a_page_signed_as_something_else_is_refused(feed):
+    body, kid, signature = feed["checkpoint"]
+    with pytest.raises(VerifyError, match=r"page layout|expected a imageshield\.feed\.page"):
+        FeedVerifier(feed["keys"]).accept_page(body, kid, signature)
+
+
+def test_an_older_checkpoint_is_refused(feed, client, secret):
+    old = feed["checkpoint"]
+    case_create(files=[one_file()])
+    publish()
+    new = feed["get"]("/api/v1/checkpoint")
+    verifier = FeedVerifier(feed["keys"])
+    verifier.accept_checkpoint(*new)
+    with pytest.raises(VerifyError, match="older"):
+        verifier.accept_checkpoint(*old)
+    verifier.accept_checkpoint(*new)  # the same one again is fine
+
+
+def test_an_expired_checkpoint_is_refused(feed):
+    later = datetime.now(UTC) + timedelta(days=2)
+    with pytest.raises(VerifyError, match="expired"):
+        FeedVerifier(feed["keys"]).accept_checkpoint(*feed["checkpoint"], now=later)
+
+
+def test_a_chain_that_misses_the_checkpoint_head_is_refused(feed):
+    body, kid, signature = feed["checkpoint"]
+    verifier = FeedVerifier(feed["keys"])
+    verifier.accept_checkpoint(body, kid, signature)
+    # Pretend we trusted a different checkpoint head: the honest pages cannot reach it.
+    checkpoint = verifier.checkpoint
+    verifier.checkpoint = verify.Checkpoint(**{**checkpoint.__dict__, "head_digest": "2" * 64})
+    verifier.accept_page(*feed["pages"][0])
+    verifier.accept_page(*feed["pages"][1])
+    with pytest.raises(VerifyError, match="checkpoint's head digest"):
+        verifier.accept_page(*feed["pages"][2])
+
+
+def test_two_entries_on_one_line_are_refused(feed):
+    # A signed page must keep one entry per line, or the chain would hash other bytes than
+    # the entries applied. (Signed with the feed's own key, as a compromised server could.)
+    from hashbank.feed.signing import sign
+
+    body = feed["pages"][0][0]
+    lines = body.split(b"\n")
+    for squeezed in (
+        b"\n".join([lines[0], lines[1] + lines[2], b"   ", lines[3]]),
+        b"\n".join([lines[0], lines[1] + lines[2] + b",", b"   ", lines[3]]),
+        b"\n".join([lines[0], b" ", lines[1] + lines[2], lines[3]]),
+    ):
+        kid, signature = sign(squeezed)
+        with pytest.raises(VerifyError, match=r"comma|not JSON|not one entry|one entry per line"):
+            FeedVerifier(feed["keys"]).accept_page(squeezed, kid, signature)
