@@ -8,6 +8,7 @@ ALLOWED_HOSTS; the code paths are the same on both.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -38,7 +39,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin's default site is an OTPAdminSite: service staff need a verified second
+    # factor there too, and every app's admin.register(...) lands on it unchanged.
+    "portal.caseworkers.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -50,12 +53,17 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "axes",
     "hashbank",
     "portal",
+    "portal.caseworkers",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # No endpoint accepts media: any body other than a form or JSON (multipart above all) is
+    # refused with 415 before a view runs.
+    "portal.survivor.middleware.RefuseMediaMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,8 +72,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Caseworker sessions end after 30 idle minutes or 12 hours.
+    "portal.caseworkers.middleware.SessionLimitsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # django-axes wants to be last
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -201,16 +212,6 @@ LOGGING = {
 # --- Caseworkers ----------------------------------------------------------------------
 # Helpline staff sign in with a password and a mandatory second factor (django-otp), are
 # throttled by django-axes, and their sessions end after 30 idle minutes or 12 hours.
-from datetime import timedelta  # noqa: E402  (kept inside this block on purpose)
-
-INSTALLED_APPS += ["portal.caseworkers", "axes"]
-# The admin's default site becomes an OTPAdminSite: service staff need a verified second
-# factor there too, and every app's admin.register(...) lands on it without changes.
-INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "portal.caseworkers.apps.StaffAdminConfig"
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1, "portal.caseworkers.middleware.SessionLimitsMiddleware"
-)
-MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # django-axes wants to be last
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -240,12 +241,6 @@ AXES_VERBOSE = False
 OTP_TOTP_ISSUER = SERVICE_NAME
 # Axes' log lines name the address only, never the username typed (it is sometimes a password).
 AXES_CLIENT_STR_CALLABLE = "portal.caseworkers.signin.axes_client_str"
-
-# --- Survivor journey (issue 4) -------------------------------------------------------------
-# No endpoint accepts media: any body other than a form or JSON (multipart above all) is
-# refused with 415 before a view runs. Placed right after SecurityMiddleware.
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-                  "portal.survivor.middleware.RefuseMediaMiddleware")
 
 # --- Feed -----------------------------------------------------------------------------
 # The signed partner feed (hashbank.feed, docs/feed.md). Signing keys are stored encrypted
