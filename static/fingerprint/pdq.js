@@ -429,7 +429,7 @@ export class JaroszDownsampler {
 }
 
 /** Rows per block accepted by JaroszDownsampler.pushRows / PdqStream.pushRows. */
-export const BLOCK_ROWS = 16;
+export const BLOCK_ROWS = 8;
 
 // The 16x64 DCT matrix of pdqhashing.cpp: f32(f32(sqrt(2/64)) * cos((pi/2/64)*(i+1)*(2j+1))),
 // the product taken in float64 (float times double) and then stored as float.
