@@ -7,7 +7,15 @@ No Django anywhere in this package: a platform installs it with ``pip install ".
   with distances; removals honoured; saved to disk and memory-mapped back).
 - :mod:`hashbank.platform.matcher`: hashes image files with pdqhash, all eight dihedral
   variants, and asks the index.
+- :mod:`hashbank.platform.feed`: reads the signed feed over HTTP, verifying every document with
+  :mod:`hashbank.fingerprints.verify` before anything is used (shared by the two below).
+- :mod:`hashbank.platform.exchange`: the python-threatexchange exchange (for HMA and the
+  ``threatexchange`` CLI); imports python-threatexchange, so it is not imported here.
+- :mod:`hashbank.platform.store`: the reference matcher's local store (resumable ``sync``).
+- :mod:`hashbank.platform.serve`: the small HTTP matcher an upload pipeline calls with hashes.
 - ``python -m hashbank.platform``: the command line (see :mod:`hashbank.platform.cli`).
+
+docs/platforms.md explains how a platform connects with each of them.
 """
 
 from hashbank.platform.index import DEFAULT_THRESHOLD, MAX_THRESHOLD, Match, PDQIndex, available_backends

@@ -1,14 +1,21 @@
 """The platform command line: ``python -m hashbank.platform COMMAND ...``.
 
 Commands:
+    sync            pull and verify the feed into the local store (resumable)
     match PATH...   hash image files (all eight dihedral variants) and report matches
+    serve           answer POST /match with PDQ hashes, for a platform's upload pipeline
+    feedback        send match outcomes (with idempotency keys) to the feed
 
 Each command is a pair of functions in :data:`COMMANDS`: one adds its arguments to its
-sub-parser, the other runs it and returns the exit status. ``sync``, ``serve`` and ``feedback``
-join the table the same way.
+sub-parser, the other runs it and returns the exit status.
+
+The partner API key is read from ``$HASHBANK_FEED_API_KEY`` or ``--api-key-file`` (never a
+command-line argument: those show in process lists and shell history).
 
 Exit status: 0 when the command ran (whether or not anything matched), 1 when some input could
-not be processed (an unreadable image), 2 for a usage error or an unusable store.
+not be processed (an unreadable image) or the feed failed verification (nothing of the refused
+document was applied), 2 for a usage error or an unusable store, 3 when the server could not be
+reached or answered with an error.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from hashbank.platform.index import MAX_THRESHOLD, PDQIndex
 
 #: Where the commands find the local store when ``--store`` is not given.
 STORE_ENV = "HASHBANK_STORE"
+#: Where the commands find the partner API key.
+API_KEY_ENV = "HASHBANK_FEED_API_KEY"
 
 
 def add_store_argument(parser: argparse.ArgumentParser) -> None:
@@ -45,10 +54,31 @@ def open_index(args: argparse.Namespace) -> PDQIndex:
     if not args.store:
         raise UsageError(f"no store: pass --store DIR or set {STORE_ENV}")
     store = Path(args.store)
+    from hashbank.platform.store import LocalStore, StoreError
+
     try:
-        return PDQIndex.load(store, backend=args.backend)
-    except (OSError, ValueError, RuntimeError) as exc:
+        if LocalStore(store).exists():  # a store made by `sync`: the saved index plus its journal
+            return LocalStore(store).open_index(backend=args.backend)
+        return PDQIndex.load(store, backend=args.backend)  # a bare saved index
+    except (OSError, ValueError, RuntimeError, StoreError) as exc:
         raise UsageError(f"cannot open the store {store}: {exc}") from exc
+
+
+def add_api_key_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-key-file", help=f"file holding the partner API key (default: ${API_KEY_ENV})")
+
+
+def api_key(args: argparse.Namespace) -> str:
+    if args.api_key_file:
+        try:
+            key = Path(args.api_key_file).read_text().strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read --api-key-file: {exc}") from exc
+    else:
+        key = os.environ.get(API_KEY_ENV, "").strip()
+    if not key:
+        raise UsageError(f"no partner API key: set ${API_KEY_ENV} or pass --api-key-file")
+    return key
 
 
 class UsageError(Exception):
@@ -99,16 +129,182 @@ def run_match(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# sync
+
+
+def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
+    add_store_argument(parser)
+    add_api_key_argument(parser)
+    parser.add_argument("--base-url", help="the partner API root, e.g. https://host/api/v1 (first sync only)")
+    parser.add_argument(
+        "--trusted-key",
+        action="append",
+        default=[],
+        metavar="KID=BASE64",
+        help="a signing key to trust at first contact (from GET /keys; check the kid with us out of band); "
+        "repeat for several. Later rotations are followed when signed by a trusted key",
+    )
+    parser.add_argument("--page-size", type=int, default=1000, help="entries per page (1..1000)")
+    parser.add_argument("--max-pages", type=int, default=None, help="stop after this many pages (resume later)")
+
+
+def run_sync(args: argparse.Namespace, out: TextIO) -> int:
+    from hashbank.platform.feed import FeedClient, FeedError, VerifyError, trusted_keys_from_list
+    from hashbank.platform.store import LocalStore, StoreError
+
+    if not args.store:
+        raise UsageError(f"no store: pass --store DIR or set {STORE_ENV}")
+    if not 1 <= args.page_size <= 1000:
+        raise UsageError("--page-size must be 1..1000")
+    store = LocalStore(args.store)
+    try:
+        if not store.exists():
+            if not args.base_url or not args.trusted_key:
+                raise UsageError("a new store needs --base-url and at least one --trusted-key")
+            store = LocalStore.create(args.store, base_url=args.base_url,
+                                      trusted_keys=trusted_keys_from_list(args.trusted_key))
+        state = store.read_state()
+        if args.base_url and args.base_url.rstrip("/") != state["base_url"]:
+            raise UsageError(f"this store follows {state['base_url']}; use another --store for another feed")
+        client = FeedClient(state["base_url"], api_key(args))
+
+        def progress(kind: str, count: int, position: int) -> None:
+            out.write(f"{kind}: {count} verified entries, now at position {position}\n")
+
+        report = store.sync(client, backend=args.backend, page_size=args.page_size, max_pages=args.max_pages,
+                            on_batch=progress)
+    except (StoreError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    except VerifyError as exc:
+        out.write(f"REFUSED: {exc}. Nothing of that document was applied; the store stays at its last "
+                  "verified page. Do not skip it: tell the feed's operators.\n")
+        return 1
+    except FeedError as exc:
+        out.write(f"FAILED: {exc}. The store stays at its last verified page; run sync again to resume.\n")
+        return 3
+    out.write(f"OK at position {report.position}: {report.records} PDQ records; this run {report.added} added, "
+              f"{report.withdrawn} withdrawn, {report.skipped} other signal types skipped\n")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# serve
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from hashbank.platform.serve import DEFAULT_MAX_BODY
+
+    add_store_argument(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, help="largest request body in bytes")
+
+
+def run_serve(args: argparse.Namespace, out: TextIO) -> int:
+    from hashbank.platform.serve import MatchService, make_server
+    from hashbank.platform.store import LocalStore, StoreError
+
+    if not args.store:
+        raise UsageError(f"no store: pass --store DIR or set {STORE_ENV}")
+    try:
+        service = MatchService(LocalStore(args.store), backend=args.backend)
+    except (OSError, StoreError, ValueError) as exc:
+        raise UsageError(f"cannot open the store {args.store}: {exc}") from exc
+    server = make_server(service, args.host, args.port, args.max_body)
+    host, port = server.server_address[:2]
+    out.write(f"serving {len(service.index)} PDQ records (position {service.position}) on http://{host}:{port}\n")
+    out.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# feedback
+
+OUTCOMES = ("pending_review", "blocked", "not_blocked", "false_match")
+
+
+def add_feedback_arguments(parser: argparse.ArgumentParser) -> None:
+    add_store_argument(parser)
+    add_api_key_argument(parser)
+    parser.add_argument("--base-url", help="the partner API root (default: the store's)")
+    parser.add_argument("id", nargs="?", help="the matched fingerprint id (from match or serve)")
+    parser.add_argument("outcome", nargs="?", choices=OUTCOMES)
+    parser.add_argument("--idempotency-key", help="yours, unique per report (e.g. the upload's id); a retry with "
+                        "the same key is recorded once")
+    parser.add_argument("--file", help='a JSON file {"feedback": [{"id", "outcome", "idempotency_key"}, ...]}')
+
+
+def run_feedback(args: argparse.Namespace, out: TextIO) -> int:
+    from hashbank.platform.feed import FeedClient, FeedError
+    from hashbank.platform.store import LocalStore, StoreError
+
+    if args.file:
+        try:
+            items = json.loads(Path(args.file).read_text())["feedback"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"cannot read --file: {exc}") from exc
+    elif args.id and args.outcome and args.idempotency_key:
+        items = [{"id": args.id, "outcome": args.outcome, "idempotency_key": args.idempotency_key}]
+    else:
+        raise UsageError("give ID OUTCOME --idempotency-key KEY, or --file")
+    base_url = args.base_url
+    if not base_url:
+        if not args.store:
+            raise UsageError("pass --base-url, or --store to use the store's feed")
+        try:
+            base_url = LocalStore(args.store).read_state()["base_url"]
+        except StoreError as exc:
+            raise UsageError(str(exc)) from exc
+    client = FeedClient(base_url, api_key(args))
+    failed = False
+    for start in range(0, len(items), 100):
+        chunk = items[start : start + 100]
+        try:
+            answer = json.loads(client.post_json("/feedback", {"feedback": chunk}).body)
+        except FeedError as exc:
+            out.write(f"FAILED: {exc}\n")
+            return 3
+        for item, result in zip(chunk, answer["results"], strict=True):
+            failed = failed or result["status"] not in ("recorded", "duplicate", "unknown_fingerprint")
+            out.write(f"{item['id']} {item['outcome']} {item['idempotency_key']}: {result['status']}\n")
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------------------------
 
 #: (name, one-line summary, add its arguments, run it and return the exit status)
 Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, TextIO], int]]
 
 COMMANDS: tuple[Command, ...] = (
     (
+        "sync",
+        "pull the signed feed into the local store, verifying every page (resumable)",
+        add_sync_arguments,
+        run_sync,
+    ),
+    (
         "match",
         "hash image files (all eight rotations and mirrors) and report stored hashes within the threshold",
         add_match_arguments,
         run_match,
+    ),
+    (
+        "serve",
+        "answer POST /match with PDQ hashes for an upload pipeline (hashes only, never media)",
+        add_serve_arguments,
+        run_serve,
+    ),
+    (
+        "feedback",
+        "send match outcomes to the feed (pending_review, blocked, not_blocked, false_match)",
+        add_feedback_arguments,
+        run_feedback,
     ),
 )
 

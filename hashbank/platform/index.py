@@ -426,7 +426,18 @@ def _write_ivf(path: Path, codes: np.ndarray, group: int) -> None:
     the sketch and row of every hash whose chunk ``8*group + j`` has the value ``v``.
 
     The inverted lists are laid out as faiss writes them (per list, its codes then its ids) and
-    built one chunk at a time, so the whole index is never held in memory twice."""
+    built one chunk at a time, so the whole index is never held in memory twice.
+
+    Why not faiss's public API? It can build the same file: ``IndexBinaryIVF.add_core`` with
+    our list numbers as ``precomputed_idx``, then ``write_index_binary``, and for a bank where
+    most lists are non-empty the bytes are identical (``test_faiss_file_matches_faiss_own_writer``
+    checks it). But faiss first fills ``ArrayInvertedLists`` in memory (one std::vector pair per
+    list, grown by push_back) and then copies them out: measured on this 2-core machine for one
+    group of 1,000,000 hashes (load average about 6), 5.6 s and 482 MB peak resident against
+    1.8 s and 242 MB here, for two groups per index. Building no slower and in no more memory
+    than python-threatexchange's index is a goal of issue 7, so this writer stays; the header
+    and list layout it does not write itself are taken from faiss's own serialisation and
+    checked field by field (``_ivf_prefix``), so a faiss with another layout is refused."""
     count = len(codes)
     chunks = codes.view("<u2")
     words = codes.view("<u8")
