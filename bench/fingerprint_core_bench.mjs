@@ -1,13 +1,13 @@
 // Benchmark of the pure-JS fingerprint core (static/fingerprint/) on decoded pixels.
 //
 //   node bench/fingerprint_core_bench.mjs [--width 4000] [--height 3000] [--runs 5]
-//        [--python .venv/bin/python | --python none] [--no-workers]
+//        [--python .venv/bin/python | --python none] [--no-workers] [--helper-share 0.85]
 //
 // Prints, for a synthetic RGBA image (12 megapixels by default, decode excluded):
 //   * cold (first call, JIT warming up) and warm timings of fingerprintPixels;
 //   * each signal on its own: PDQ (+ quality + dihedral), phash, dhash, ahash;
-//   * the two-worker split (worker A: PDQ + the first rows of imagehash, worker B: the
-//     remaining imagehash rows; worker_threads sharing the pixels through a SharedArrayBuffer);
+//   * the two-worker split as the browser does it (worker A: grey rows for B, then PDQ + the
+//     first rows of imagehash; worker B: the remaining imagehash rows from the grey values);
 //   * MD5 / SHA-256 throughput (streamed in 1 MiB chunks);
 //   * peak memory (max RSS) relative to the size of the decoded image;
 //   * when a Python with pdqhash/imagehash is available: the reference timings on the same
@@ -24,8 +24,10 @@ import {
   fingerprintPixels,
   pdqFromPixels,
   imagehashFromPixels,
-  imagehashPartFromPixels,
-  imagehashFromParts,
+  fingerprintPartFromPixels,
+  fingerprintFromParts,
+  grayFromPixels,
+  imagehashPartFromGray,
 } from '../static/fingerprint/pixels.js';
 import { MD5 } from '../static/fingerprint/md5.js';
 import { SHA256 } from '../static/fingerprint/sha256.js';
@@ -36,7 +38,7 @@ const ROOT = path.resolve(HERE, '..');
 // ---------------------------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const args = { width: 4000, height: 3000, runs: 5, python: undefined, workers: true };
+  const args = { width: 4000, height: 3000, runs: 5, python: undefined, workers: true, helperShare: 0.85 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--width') args.width = Number(argv[++i]);
@@ -44,6 +46,7 @@ function parseArgs(argv) {
     else if (a === '--runs') args.runs = Number(argv[++i]);
     else if (a === '--python') args.python = argv[++i];
     else if (a === '--no-workers') args.workers = false;
+    else if (a === '--helper-share') args.helperShare = Number(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   if (args.python === undefined) {
@@ -118,26 +121,32 @@ function row(label, t) {
 }
 
 async function runWorkers(image, split, runs) {
+  // As static/fingerprint/worker.js does it: worker A converts the rows [split, H) to Pillow
+  // 'L' grey and hands them over (transferred), then computes PDQ + the imagehash share of
+  // rows [0, split); worker B computes the share of rows [split, H) from the grey values.
   const workers = [0, 1].map(() => new Worker(fileURLToPath(import.meta.url)));
-  const once = (w) => new Promise((resolve, reject) => {
+  const [A, B] = workers;
+  const next = (w) => new Promise((resolve, reject) => {
     w.once('message', resolve);
     w.once('error', reject);
+    w.setMaxListeners(0); // one error listener per awaited message; they do not leak past a run
   });
-  await Promise.all(workers.map((w) => {
-    const p = once(w);
-    w.postMessage({ type: 'image', width: image.width, height: image.height, buffer: image.buffer });
-    return p;
-  }));
+  const ready = next(A);
+  A.postMessage({ type: 'image', width: image.width, height: image.height, buffer: image.buffer });
+  await ready;
   const H = image.height;
   const job = async () => {
     const t0 = performance.now();
-    const [a, b] = await Promise.all([
-      (async () => { const p = once(workers[0]); workers[0].postMessage({ pdq: true, y0: 0, y1: split }); return p; })(),
-      (async () => { const p = once(workers[1]); workers[1].postMessage({ pdq: false, y0: split, y1: H }); return p; })(),
-    ]);
-    const ih = imagehashFromParts([a.part, b.part].filter(Boolean));
+    const fromA = next(A);
+    A.postMessage({ type: 'first', split });
+    const handed = await fromA; // the grey rows, sent before A starts its own share
+    const firstDone = next(A);
+    const fromB = next(B);
+    B.postMessage({ type: 'gray', width: image.width, height: H, y0: split, y1: H, gray: handed.gray }, [handed.gray.buffer]);
+    const [a, b] = await Promise.all([firstDone, fromB]);
+    const r = fingerprintFromParts(a.first, [b.part]);
     const wall = performance.now() - t0;
-    return { wall, a: a.ms, b: b.ms, result: { ...a.pdq, phash: ih.phash, dhash: ih.dhash, ahash: ih.ahash } };
+    return { wall, a: a.ms + handed.ms, b: b.ms, result: r };
   };
   const first = await job(); // cold: JIT warming up in the workers
   const warm = [];
@@ -219,20 +228,15 @@ async function main() {
 
   let par = null;
   if (args.workers) {
-    // Balance: worker A = PDQ + a share s of the imagehash rows, worker B = the rest.
-    const share = Math.max(0, Math.min(1, (ih.median - pdq.median) / (2 * ih.median)));
-    const split = Math.round(share * args.height);
+    // The browser's split (worker.js HELPER_SHARE): the helper takes this share of the rows.
+    const split = Math.max(1, Math.min(args.height - 1, Math.round(args.height * (1 - args.helperShare))));
     par = await runWorkers(image, split, args.runs);
     console.log(`\ntwo workers (A: PDQ + imagehash rows 0..${split}, B: imagehash rows ${split}..${args.height})`);
     row('wall time, first call (cold JIT)', { min: par.first.wall, median: par.first.wall });
     row('wall time, all perceptual signals', par.warm);
     row('  worker A busy', par.a);
     row('  worker B busy', par.b);
-    const same = JSON.stringify(par.result) === JSON.stringify({
-      pdq: all.result.pdq, pdq_quality: all.result.pdq_quality, pdq_dihedral: all.result.pdq_dihedral,
-      warnings: all.result.warnings, width: all.result.width, height: all.result.height,
-      phash: all.result.phash, dhash: all.result.dhash, ahash: all.result.ahash,
-    });
+    const same = JSON.stringify(par.result) === JSON.stringify(all.result);
     console.log(`  same fingerprints as single thread: ${same}`);
   }
 
@@ -293,14 +297,19 @@ if (!isMainThread) {
       parentPort.postMessage({ type: 'ready' });
       return;
     }
+    if (msg.type === 'first') {
+      let t0 = performance.now();
+      const gray = grayFromPixels(image, msg.split, image.height);
+      parentPort.postMessage({ gray, ms: performance.now() - t0 }, [gray.buffer]);
+      t0 = performance.now();
+      const first = fingerprintPartFromPixels(image, msg.split);
+      parentPort.postMessage({ first, ms: performance.now() - t0 });
+      return;
+    }
     const t0 = performance.now();
-    const out = {};
-    if (msg.pdq) out.pdq = pdqFromPixels(image);
-    if (msg.y1 > msg.y0) out.part = imagehashPartFromPixels(image, msg.y0, msg.y1);
-    out.ms = performance.now() - t0;
-    parentPort.postMessage(out);
+    const part = imagehashPartFromGray({ width: msg.width, height: msg.height, gray: msg.gray }, msg.y0, msg.y1);
+    parentPort.postMessage({ part, ms: performance.now() - t0 });
   });
 } else {
   await main();
 }
-

@@ -14,14 +14,22 @@ image's plain PDQ).
 Submission schemes compared:
   plain      the PDQ of the image as stored
   dihedral   plain + the 7 other dihedral variants (rotations and flips) from the same DCT
-  +crops     dihedral + the plain PDQ of the central 95%, 90% and 80% (width and height) crops
+  +crops     dihedral + the PDQ of the central 95%, 90% and 80% (width and height) crops,
+             computed as pdqhash does on each cropped copy (the ideal)
+  +browser crops
+             dihedral + the crop PDQs the browser actually submits (static/fingerprint/pdq.js,
+             run here under Node on the same pixels): the whole image's PDQ blur sampled on
+             each crop's 64x64 grid, an approximation of pdqhash on the cropped copy
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +144,31 @@ def build_corpus() -> list[tuple[str, Image.Image]]:
     return images
 
 
+NODE_CROPS = """
+import { readFileSync } from 'node:fs';
+import { pdqFromPixels } from '%(pixels)s';
+const manifest = JSON.parse(readFileSync(process.argv[1], 'utf8'));
+const out = manifest.map(({ path, width, height }) =>
+  pdqFromPixels({ width, height, data: new Uint8Array(readFileSync(path)) }).pdq_crops);
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def browser_crops(images: list[Image.Image]) -> list[list[dict]]:
+    """The crop PDQs static/fingerprint/ computes for each image (under Node, same pixels)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = []
+        for i, im in enumerate(images):
+            path = Path(tmp) / f"{i}.rgba"
+            path.write_bytes(np.asarray(im.convert("RGBA")).tobytes())
+            manifest.append({"path": str(path), "width": im.width, "height": im.height})
+        (Path(tmp) / "manifest.json").write_text(json.dumps(manifest))
+        script = NODE_CROPS % {"pixels": (ROOT / "static/fingerprint/pixels.js").as_uri()}
+        out = subprocess.run(["node", "--input-type=module", "-e", script, str(Path(tmp) / "manifest.json")],
+                             check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
@@ -145,15 +178,23 @@ def main() -> int:
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
     images = build_corpus()
-    schemes: dict[str, list[list[int]]] = {"plain": [], "dihedral": [], "+crops": []}
+    schemes: dict[str, list[list[int]]] = {"plain": [], "dihedral": [], "+crops": [], "+browser crops": []}
     plain: list[int] = []
-    for _, im in images:
+    js_crops = browser_crops([im for _, im in images])
+    distances: dict[float, list[int]] = {k: [] for k in CROP_FINGERPRINTS}
+    for (_, im), crops in zip(images, js_crops, strict=True):
         d = pdq_dihedral(im)
         p = pdq(im)
         plain.append(p)
         schemes["plain"].append([p])
         schemes["dihedral"].append([p, *d[1:]])
-        schemes["+crops"].append([p, *d[1:], *(pdq(centre_crop(im, k)) for k in CROP_FINGERPRINTS)])
+        ideal = [pdq(centre_crop(im, k)) for k in CROP_FINGERPRINTS]
+        schemes["+crops"].append([p, *d[1:], *ideal])
+        ours = {c["crop"]: int(c["pdq"], 16) for c in crops}
+        schemes["+browser crops"].append([p, *d[1:], *ours.values()])
+        for k, exact in zip(CROP_FINGERPRINTS, ideal, strict=True):
+            if k in ours:
+                distances[k].append(hamming(ours[k], exact))
 
     def matched(submitted: list[int], query: int) -> bool:
         return min(hamming(s, query) for s in submitted) <= THRESHOLD
@@ -170,13 +211,16 @@ def main() -> int:
         count = sum(matched(schemes[s][i], plain[j]) for i in range(n) for j in range(n) if i != j)
         false.append((count, count / pairs))
     names = list(schemes)
-    for s in ("dihedral", "+crops"):
+    for k, ds in distances.items():
+        print(f"browser crop {k:.0%}: distance to pdqhash on the cropped copy: mean {np.mean(ds):.1f},"
+              f" median {np.median(ds):.0f}, max {max(ds)} over {len(ds)} images", file=sys.stderr)
+    for s in ("dihedral", "+crops", "+browser crops"):
         hits = [(images[i][0], images[j][0]) for i in range(n) for j in range(n)
                 if i != j and matched(schemes[s][i], plain[j]) and not matched([plain[i]], plain[j])]
         print(f"false matches that {s} adds: {hits}", file=sys.stderr)
     if args.markdown:
         print(f"Corpus: {n} images; match = PDQ distance <= {THRESHOLD} to any submitted fingerprint.\n")
-        print("| edit | " + " | ".join(f"{s} ({len(schemes[s][0])} PDQ)" for s in names) + " |")
+        print("| edit | " + " | ".join(f"{s} ({max(len(x) for x in schemes[s])} PDQ)" for s in names) + " |")
         print("| --- | " + " | ".join("---:" for _ in names) + " |")
         for tname, shares in rows:
             print(f"| {tname} | " + " | ".join(f"{x:.0%}" for x in shares) + " |")

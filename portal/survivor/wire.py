@@ -16,11 +16,12 @@ from django.utils.translation import gettext as _
 
 from hashbank.fingerprints import FingerprintError, validate
 
-#: A photo's fingerprints are about 1.2 KB of JSON (13 values); 128 KiB holds MAX_FILES files
+#: A photo's fingerprints are about 1.8 KB of JSON (16 values); 128 KiB holds MAX_FILES files
 #: at the most fingerprints each, and nothing like an image.
 MAX_BODY_BYTES = 128 * 1024
 MAX_FILES = 50
-#: pdq, its seven dihedral variants, phash, dhash, ahash, md5 and sha256 make 13.
+#: pdq, its seven dihedral variants, up to three centre-crop PDQs (docs/fingerprints.md),
+#: phash, dhash, ahash, md5 and sha256 make 16.
 MAX_FINGERPRINTS_PER_FILE = 16
 #: Videos are sent as exact digests only (video_md5, sha256); photos add perceptual hashes.
 ACCEPTED_SIGNAL_TYPES = frozenset({"pdq", "phash", "dhash", "ahash", "md5", "video_md5", "sha256"})

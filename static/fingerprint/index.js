@@ -5,8 +5,8 @@
 //   fingerprintFiles(files, {onProgress, signal, concurrency}) -> Promise<outcome[]>
 //   fingerprintPixels({width, height, data})     -> perceptual part, synchronously (Node, tests)
 //
-// A result is {kind: 'image'|'video', format, exact, pdq, pdq_quality, pdq_dihedral, phash,
-// dhash, ahash, md5, sha256, width, height, orientation, warnings, signals, timings}. For a
+// A result is {kind: 'image'|'video', format, exact, pdq, pdq_quality, pdq_dihedral, pdq_crops,
+// phash, dhash, ahash, md5, sha256, width, height, orientation, warnings, signals, timings}. For a
 // video only md5 and sha256 are set (the perceptual fields are null). `exact` is false when
 // the fingerprints may differ from what a platform computes on the same file (the warnings
 // say why); `signals` lists exactly what to submit. Errors are FingerprintError objects with a
@@ -42,10 +42,12 @@ function takeWorker() {
  * Fingerprint one file in a Web Worker.
  * @param {File|Blob} file
  * @param {{onProgress?: (p: {stage: string, loaded: number, total: number, fraction: number}) => void,
- *          signal?: AbortSignal, maxPixels?: number}} [options]
+ *          signal?: AbortSignal, maxPixels?: number, threads?: 1|2}} [options] threads: hashing
+ *   threads for one image (default: 2 when navigator.hardwareConcurrency >= 2; results are
+ *   identical either way)
  * @returns {Promise<object>} the result described at the top of this file
  */
-export function fingerprintFile(file, { onProgress, signal, maxPixels } = {}) {
+export function fingerprintFile(file, { onProgress, signal, maxPixels, threads } = {}) {
   if (signal && signal.aborted) return Promise.reject(abortError());
   const id = nextId++;
   const worker = takeWorker();
@@ -91,7 +93,7 @@ export function fingerprintFile(file, { onProgress, signal, maxPixels } = {}) {
       finish(false);
       reject(new FingerprintError('internal', 'Something went wrong while fingerprinting this file. Nothing was sent anywhere. Please try again.', event && event.message));
     };
-    worker.postMessage({ type: 'fingerprint', id, file, options: { maxPixels } });
+    worker.postMessage({ type: 'fingerprint', id, file, options: { maxPixels, threads } });
   });
 }
 

@@ -8,7 +8,13 @@
 //
 // Entry points (`image` is {width, height, data}: RGBA bytes, not premultiplied, row-major):
 //   fingerprintPixels(image)     everything, one thread
+//   fingerprintPartFromPixels(image, split) + fingerprintFromParts(first, [otherParts])
+//                                everything, split over two workers as worker.js does: the
+//                                first does PDQ + imagehash rows [0, split) in one pass, the
+//                                other imagehashPartFromGray on rows [split, H)
 //   pdqFromPixels(image)         the PDQ half   -> {pdq, pdq_quality, pdq_dihedral, ...}
+//                                (both also give pdq_crops: [{crop, pdq, quality}], close
+//                                approximations of pdqhash on the central 95/90/80%, pdq.js)
 //   imagehashFromPixels(image, {signals})
 //                                the imagehash half -> {phash, dhash, ahash, ...}; `signals`
 //                                optionally picks a subset of ['phash', 'dhash', 'ahash']
@@ -89,13 +95,25 @@ function pdqWarnings(width, height, quality) {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+// The three float64 products of the PDQ luma, tabulated: a table entry is the very double
+// R*0.299 computes, and the sums keep their order, so the luma is unchanged; three loads
+// are about 20% faster than three int-to-double conversions and multiplies.
+const LUMA_R = new Float64Array(256);
+const LUMA_G = new Float64Array(256);
+const LUMA_B = new Float64Array(256);
+for (let v = 0; v < 256; v++) {
+  LUMA_R[v] = v * 0.299;
+  LUMA_G[v] = v * 0.587;
+  LUMA_B[v] = v * 0.114;
+}
+
 function lumaAndGrayFromWords(words, first, count, luma, gray) {
   for (let x = 0; x < count; x++) {
     const p = words[first + x];
     const r = p & 255;
     const g = (p >>> 8) & 255;
     const b = (p >>> 16) & 255;
-    luma[x] = r * 0.299 + g * 0.587 + b * 0.114;
+    luma[x] = LUMA_R[r] + LUMA_G[g] + LUMA_B[b];
     gray[x] = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
   }
 }
@@ -103,7 +121,7 @@ function lumaAndGrayFromWords(words, first, count, luma, gray) {
 function lumaFromWords(words, first, count, luma) {
   for (let x = 0; x < count; x++) {
     const p = words[first + x];
-    luma[x] = (p & 255) * 0.299 + ((p >>> 8) & 255) * 0.587 + ((p >>> 16) & 255) * 0.114;
+    luma[x] = LUMA_R[p & 255] + LUMA_G[(p >>> 8) & 255] + LUMA_B[(p >>> 16) & 255];
   }
 }
 
@@ -162,6 +180,7 @@ function finishPdq(stream, width, height) {
     pdq: r.pdq,
     pdq_quality: r.quality,
     pdq_dihedral: r.dihedral,
+    pdq_crops: r.crops,
     warnings: pdqWarnings(width, height, r.quality),
   };
 }
@@ -174,23 +193,48 @@ function finishPdq(stream, width, height) {
  *   dhash:string, ahash:string, width:number, height:number, warnings:string[]}}
  */
 export function fingerprintPixels(image) {
+  const first = fingerprintPartFromPixels(image, image?.height);
+  return fingerprintFromParts(first, []);
+}
+
+/**
+ * What the first of two workers computes: PDQ over all rows, and the imagehash work for rows
+ * [0, split) only, in the same pass over those rows. Another worker computes rows
+ * [split, height) with imagehashPartFromGray (grayFromPixels(image, split) is its input), and
+ * fingerprintFromParts(first, [otherPart]) gives exactly fingerprintPixels(image).
+ * @returns {{pdq: object, part: object|null}} plain data
+ */
+export function fingerprintPartFromPixels(image, split) {
   const img = checkImage(image);
   const { width, height } = img;
+  if (!(Number.isInteger(split) && split >= 0 && split <= height)) throw new RangeError(`bad split row ${split} of ${height}`);
   const pdq = new PdqStream(width, height);
-  const rs = makeResizers(width, height, 0, height, IMAGEHASH_SIGNALS);
-  streamRows(img, 0, 0, height, pdq, rs);
-  const p = finishPdq(pdq, width, height);
-  const ih = {};
-  for (const [name, r] of rs) ih[name] = IMAGEHASH[name].hash(r.result());
+  let part = null;
+  if (split > 0) {
+    const rs = makeResizers(width, height, 0, split, IMAGEHASH_SIGNALS);
+    streamRows(img, 0, 0, split, pdq, rs);
+    const parts = {};
+    for (const [name, r] of rs) parts[name] = r.partial();
+    part = { width, height, y0: 0, y1: split, signals: IMAGEHASH_SIGNALS, parts };
+  }
+  if (split < height) streamRows(img, 0, split, height, pdq, null);
+  return { pdq: { ...finishPdq(pdq, width, height), width, height }, part };
+}
+
+/** fingerprintPixels' result from fingerprintPartFromPixels' output and the other rows' parts. */
+export function fingerprintFromParts(first, otherParts) {
+  const p = first.pdq;
+  const ih = imagehashFromParts([first.part, ...otherParts].filter(Boolean));
   return {
     pdq: p.pdq,
     pdq_quality: p.pdq_quality,
     pdq_dihedral: p.pdq_dihedral,
+    pdq_crops: p.pdq_crops,
     phash: ih.phash,
     dhash: ih.dhash,
     ahash: ih.ahash,
-    width,
-    height,
+    width: p.width,
+    height: p.height,
     warnings: p.warnings,
   };
 }
@@ -265,7 +309,18 @@ export function grayFromPixels(image, y0 = 0, y1 = image?.height) {
   if (!(Number.isInteger(y0) && Number.isInteger(y1) && y0 >= 0 && y0 <= y1 && y1 <= height)) {
     throw new RangeError(`bad row range ${y0}..${y1} of ${height}`);
   }
-  return grayFromRGBA(data.subarray(y0 * width * 4, y1 * width * 4), width, y1 - y0);
+  if (!(LITTLE_ENDIAN && data.byteOffset % 4 === 0)) {
+    return grayFromRGBA(data.subarray(y0 * width * 4, y1 * width * 4), width, y1 - y0);
+  }
+  // One 32-bit read per pixel: about three times faster than byte reads (grayRowFromRGBA).
+  const words = new Uint32Array(data.buffer, data.byteOffset, data.length >> 2);
+  const out = new Uint8Array(width * (y1 - y0));
+  const first = y0 * width;
+  for (let x = 0, n = out.length; x < n; x++) {
+    const p = words[first + x];
+    out[x] = ((p & 255) * 19595 + ((p >>> 8) & 255) * 38470 + ((p >>> 16) & 255) * 7471 + 0x8000) >> 16;
+  }
+  return out;
 }
 
 /**

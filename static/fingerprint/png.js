@@ -40,8 +40,10 @@ function u32(b, o) {
 }
 
 /**
- * Read the chunk structure: header fields, palette, and the IDAT payload (concatenated).
- * Pure and synchronous, so Node tests and the size check before any allocation can use it.
+ * Read the chunk structure: header fields, palette, and the IDAT payload as a list of views
+ * into `bytes` (not joined: a joined copy would be one more copy of the compressed image
+ * alive while decoding). Pure and synchronous, so Node tests and the size check before any
+ * allocation can use it.
  */
 export function parsePng(bytes) {
   if (!isPng(bytes)) throw new PngError('not a PNG file');
@@ -77,7 +79,7 @@ export function parsePng(bytes) {
       animated = true;
     } else if (type === 'IDAT') {
       sawIdat = true;
-      idat.push(data);
+      if (length > 0) idat.push(data);
       idatLength += length;
     } else if (type === 'IEND') {
       ended = true;
@@ -94,19 +96,7 @@ export function parsePng(bytes) {
   if (width < 1 || height < 1) throw new PngError('the PNG has no pixels');
   if (!sawIdat) throw new PngError('the PNG has no image data (IDAT)');
   if (colorType === 3 && !palette) throw new PngError('a palette PNG without a palette (PLTE)');
-  const compressed = new Uint8Array(idatLength);
-  let o = 0;
-  for (const part of idat) {
-    compressed.set(part, o);
-    o += part.length;
-  }
-  return { ...header, channels: CHANNELS[colorType], palette, animated, ended, compressed };
-}
-
-/** zlib inflate with the browser's (or Node's) native DecompressionStream. */
-export async function inflate(compressed) {
-  const stream = new Blob([compressed]).stream().pipeThrough(new DecompressionStream('deflate'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  return { ...header, channels: CHANNELS[colorType], palette, animated, ended, idat, idatLength };
 }
 
 function paeth(a, b, c) {
@@ -119,6 +109,46 @@ function paeth(a, b, c) {
 }
 
 /**
+ * Undo the filter of one scanline in place: its filter byte is a[cur - 1], its bytes
+ * a[cur .. cur + rowBytes); the previous (already unfiltered) line is b[prev ..], or none for
+ * the first line of an image or Adam7 pass.
+ */
+function unfilterLine(a, cur, b, prev, hasPrev, rowBytes, bpp) {
+  const f = a[cur - 1];
+  switch (f) {
+    case 0:
+      break;
+    case 1:
+      for (let i = bpp; i < rowBytes; i++) a[cur + i] = (a[cur + i] + a[cur + i - bpp]) & 255;
+      break;
+    case 2:
+      if (hasPrev) for (let i = 0; i < rowBytes; i++) a[cur + i] = (a[cur + i] + b[prev + i]) & 255;
+      break;
+    case 3:
+      if (hasPrev) {
+        for (let i = 0; i < bpp; i++) a[cur + i] = (a[cur + i] + (b[prev + i] >> 1)) & 255;
+        for (let i = bpp; i < rowBytes; i++) a[cur + i] = (a[cur + i] + ((a[cur + i - bpp] + b[prev + i]) >> 1)) & 255;
+      } else {
+        for (let i = bpp; i < rowBytes; i++) a[cur + i] = (a[cur + i] + (a[cur + i - bpp] >> 1)) & 255;
+      }
+      break;
+    case 4:
+      if (hasPrev) {
+        for (let i = 0; i < bpp; i++) a[cur + i] = (a[cur + i] + b[prev + i]) & 255;
+        for (let i = bpp; i < rowBytes; i++) {
+          a[cur + i] = (a[cur + i] + paeth(a[cur + i - bpp], b[prev + i], b[prev + i - bpp])) & 255;
+        }
+      } else {
+        // Paeth with an all-zero previous row is the Sub filter.
+        for (let i = bpp; i < rowBytes; i++) a[cur + i] = (a[cur + i] + a[cur + i - bpp]) & 255;
+      }
+      break;
+    default:
+      throw new PngError(`unknown PNG row filter ${f} (the file looks corrupt)`);
+  }
+}
+
+/**
  * Undo the PNG row filters in place. `raw` holds `rows` scanlines of 1 filter byte plus
  * `rowBytes` bytes, starting at `offset`; bpp is the filter distance in bytes (>= 1).
  * Returns the offset just past the last row.
@@ -127,40 +157,8 @@ export function unfilter(raw, offset, rows, rowBytes, bpp) {
   const stride = rowBytes + 1;
   if (raw.length < offset + rows * stride) throw new PngError('the PNG image data is shorter than its size says (truncated)');
   for (let y = 0; y < rows; y++) {
-    const f = raw[offset + y * stride];
     const cur = offset + y * stride + 1;
-    const prev = cur - stride; // only read when y > 0
-    switch (f) {
-      case 0:
-        break;
-      case 1:
-        for (let i = bpp; i < rowBytes; i++) raw[cur + i] = (raw[cur + i] + raw[cur + i - bpp]) & 255;
-        break;
-      case 2:
-        if (y > 0) for (let i = 0; i < rowBytes; i++) raw[cur + i] = (raw[cur + i] + raw[prev + i]) & 255;
-        break;
-      case 3:
-        if (y > 0) {
-          for (let i = 0; i < bpp; i++) raw[cur + i] = (raw[cur + i] + (raw[prev + i] >> 1)) & 255;
-          for (let i = bpp; i < rowBytes; i++) raw[cur + i] = (raw[cur + i] + ((raw[cur + i - bpp] + raw[prev + i]) >> 1)) & 255;
-        } else {
-          for (let i = bpp; i < rowBytes; i++) raw[cur + i] = (raw[cur + i] + (raw[cur + i - bpp] >> 1)) & 255;
-        }
-        break;
-      case 4:
-        if (y > 0) {
-          for (let i = 0; i < bpp; i++) raw[cur + i] = (raw[cur + i] + raw[prev + i]) & 255;
-          for (let i = bpp; i < rowBytes; i++) {
-            raw[cur + i] = (raw[cur + i] + paeth(raw[cur + i - bpp], raw[prev + i], raw[prev + i - bpp])) & 255;
-          }
-        } else {
-          // Paeth with an all-zero previous row is the Sub filter.
-          for (let i = bpp; i < rowBytes; i++) raw[cur + i] = (raw[cur + i] + raw[cur + i - bpp]) & 255;
-        }
-        break;
-      default:
-        throw new PngError(`unknown PNG row filter ${f} (the file looks corrupt)`);
-    }
+    unfilterLine(raw, cur, raw, cur - stride, y > 0, rowBytes, bpp);
   }
   return offset + rows * stride;
 }
@@ -241,30 +239,88 @@ function writeRow(info, src, s, out, y, x0, dx, w, table) {
   }
 }
 
-/** Turn the inflated IDAT stream into RGBA pixels (pure, synchronous). */
-export function pixelsFromInflated(info, raw) {
-  const { width, height, bitDepth, channels, colorType, interlace } = info;
-  const bitsPerPixel = channels * bitDepth;
-  const bpp = Math.max(1, bitsPerPixel >> 3);
-  const out = new Uint8ClampedArray(width * height * 4);
-  const table = colorType === 3 ? paletteTable(info.palette) : null;
-  if (!interlace) {
-    const rowBytes = Math.ceil((width * bitsPerPixel) / 8);
-    unfilter(raw, 0, height, rowBytes, bpp);
-    for (let y = 0; y < height; y++) writeRow(info, raw, y * (rowBytes + 1) + 1, out, y, 0, 1, width, table);
-    return out;
+/**
+ * Receives the inflated image data in pieces of any size and writes each scanline into the
+ * RGBA output as soon as it is complete: only two scanlines are ever kept (the current one
+ * and the previous one the filters refer to), never the whole inflated image.
+ */
+export class ScanlineWriter {
+  constructor(info, out) {
+    const { width, height, bitDepth, channels, colorType, interlace } = info;
+    const bitsPerPixel = channels * bitDepth;
+    this.info = info;
+    this.out = out;
+    this.bpp = Math.max(1, bitsPerPixel >> 3);
+    this.table = colorType === 3 ? paletteTable(info.palette) : null;
+    // Each pass: [x0, y0, dx, dy, pixels per line, lines, bytes per line]; one pass unless Adam7.
+    this.passes = [];
+    for (const [x0, y0, dx, dy] of interlace ? ADAM7 : [[0, 0, 1, 1]]) {
+      const w = Math.ceil((width - x0) / dx);
+      const h = Math.ceil((height - y0) / dy);
+      if (w > 0 && h > 0) this.passes.push([x0, y0, dx, dy, w, h, Math.ceil((w * bitsPerPixel) / 8)]);
+    }
+    // Line buffers: the filter byte at [0], the line's bytes from [1].
+    const longest = Math.max(...this.passes.map((p) => p[6])) + 1;
+    this.cur = new Uint8Array(longest);
+    this.prev = new Uint8Array(longest);
+    this.pass = 0;
+    this.line = 0;
+    this.fill = 0;
   }
-  let offset = 0;
-  for (const [x0, y0, dx, dy] of ADAM7) {
-    const w = Math.ceil((width - x0) / dx);
-    const h = Math.ceil((height - y0) / dy);
-    if (w <= 0 || h <= 0) continue;
-    const rowBytes = Math.ceil((w * bitsPerPixel) / 8);
-    const start = offset;
-    offset = unfilter(raw, offset, h, rowBytes, bpp);
-    for (let r = 0; r < h; r++) writeRow(info, raw, start + r * (rowBytes + 1) + 1, out, y0 + r * dy, x0, dx, w, table);
+
+  get done() {
+    return this.pass >= this.passes.length;
   }
-  return out;
+
+  /** Take the next piece of inflated data; bytes after the last scanline are ignored. */
+  push(chunk) {
+    let i = 0;
+    while (i < chunk.length && !this.done) {
+      const p = this.passes[this.pass];
+      const stride = p[6] + 1;
+      const n = Math.min(stride - this.fill, chunk.length - i);
+      this.cur.set(chunk.subarray(i, i + n), this.fill);
+      this.fill += n;
+      i += n;
+      if (this.fill === stride) this._line(p);
+    }
+  }
+
+  _line([x0, y0, dx, dy, w, h, rowBytes]) {
+    const start = 1;
+    unfilterLine(this.cur, start, this.prev, start, this.line > 0, rowBytes, this.bpp);
+    writeRow(this.info, this.cur, start, this.out, y0 + this.line * dy, x0, dx, w, this.table);
+    const t = this.prev;
+    this.prev = this.cur;
+    this.cur = t;
+    this.fill = 0;
+    if (++this.line === h) {
+      this.pass++;
+      this.line = 0;
+    }
+  }
+}
+
+/**
+ * Inflate the IDAT pieces with the browser's (or Node's) native zlib (DecompressionStream)
+ * and hand each inflated piece to `sink` as it comes out.
+ */
+async function inflateInto(idat, sink) {
+  const ds = new DecompressionStream('deflate');
+  const writer = ds.writable.getWriter();
+  const reader = ds.readable.getReader();
+  // Writing waits for the reader below to drain the stream, so the two run together.
+  const writing = (async () => {
+    for (const part of idat) await writer.write(part);
+    await writer.close();
+  })();
+  writing.catch(() => {}); // its failure also errors the readable side, reported from there
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    sink.push(value);
+  }
+  await writing;
 }
 
 /**
@@ -279,13 +335,15 @@ export async function decodePng(bytes, { maxPixels = Infinity } = {}) {
     err.code = 'too-large';
     throw err;
   }
-  let raw;
+  const data = new Uint8ClampedArray(info.width * info.height * 4);
+  const sink = new ScanlineWriter(info, data);
   try {
-    raw = await inflate(info.compressed);
+    await inflateInto(info.idat, sink);
   } catch (e) {
+    if (e instanceof PngError) throw e;
     throw new PngError(`the PNG image data could not be decompressed (${e && e.message ? e.message : e})`);
   }
-  const data = pixelsFromInflated(info, raw);
+  if (!sink.done) throw new PngError('the PNG image data is shorter than its size says (truncated)');
   let hasAlpha = false;
   for (let i = 3; i < data.length; i += 4) {
     if (data[i] !== 255) {
@@ -296,6 +354,6 @@ export async function decodePng(bytes, { maxPixels = Infinity } = {}) {
   const warnings = [];
   if (info.animated) warnings.push('animated PNG: the first image (the one Pillow and pdqhash read) was fingerprinted');
   if (!info.ended) warnings.push('the PNG has no end marker (IEND); the image data was complete and was used');
-  const { compressed, palette, ...rest } = info;
+  const { idat, palette, ...rest } = info;
   return { width: info.width, height: info.height, data, hasAlpha, info: rest, warnings };
 }

@@ -2,21 +2,26 @@
 'use strict';
 
 /**
- * The fingerprints to submit for an image, as {type, value} with the hashbank signal names.
- * PDQ: the hash plus its dihedral variants (distinct ones), because a flipped or rotated copy
- * of the image has, as its plain PDQ, one of our variants: see docs/fingerprints.md for the
- * measured recall gain and the unchanged false-match rate. PDQ is left out when the image is
- * too small or too flat for a meaningful one (quality below 50, as python-threatexchange does).
+ * The fingerprints to submit for an image, as {type, value} (PDQ ones also carry their
+ * `quality`) with the hashbank signal names. PDQ: the hash plus its dihedral variants
+ * (distinct ones), because a flipped or rotated copy of the image has, as its plain PDQ, one
+ * of our variants; then the PDQs of the central 95%, 90% and 80% crops, because a copy with
+ * its borders cropped off has, as its plain PDQ, one close to them. docs/fingerprints.md has
+ * the measured recall gain and the false-match rate. A PDQ is left out when too flat for a
+ * meaningful one (quality below 50, as python-threatexchange does). At most 16 values, the
+ * server's limit per file: 11 PDQ + phash, dhash, ahash, md5, sha256.
  */
 export function imageSignals(r) {
   const signals = [];
+  const seen = new Set();
+  const addPdq = (value, quality) => {
+    if (!value || quality < 50 || seen.has(value)) return;
+    seen.add(value);
+    signals.push({ type: 'pdq', value, quality });
+  };
   if (r.pdq && r.pdq_quality >= 50) {
-    const seen = new Set();
-    for (const value of [r.pdq, ...(r.pdq_dihedral || [])]) {
-      if (seen.has(value)) continue;
-      seen.add(value);
-      signals.push({ type: 'pdq', value });
-    }
+    for (const value of [r.pdq, ...(r.pdq_dihedral || [])]) addPdq(value, r.pdq_quality);
+    for (const c of r.pdq_crops || []) addPdq(c.pdq, c.quality);
   }
   for (const type of ['phash', 'dhash', 'ahash', 'md5', 'sha256']) if (r[type]) signals.push({ type, value: r[type] });
   return signals;

@@ -2,7 +2,9 @@
 // time off the page's thread, so the page stays responsive and can show progress.
 //
 // Protocol (all messages are plain objects; see docs/fingerprints.md):
-//   page -> worker  {type: 'fingerprint', id, file, options?: {maxPixels}}
+//   page -> worker  {type: 'fingerprint', id, file, options?: {maxPixels, threads}}
+//                      threads: 1 or 2 hashing threads (default 2 when the device has two
+//                      cores); the second is a nested worker (helper.js)
 //                   {type: 'cancel', id}          stops a running job at its next checkpoint
 //   worker -> page  {type: 'progress', id, stage, loaded, total}
 //                      stage: 'reading' | 'decoding' | 'hashing'; loaded/total in bytes
@@ -17,7 +19,13 @@
 import { decodeImage, DEFAULT_MAX_PIXELS, FingerprintFileError, MESSAGES, sniff } from './decode.js';
 import { MD5 } from './md5.js';
 import { SHA256 } from './sha256.js';
-import { fingerprintPixels } from './pixels.js';
+import {
+  fingerprintPixels,
+  fingerprintPartFromPixels,
+  fingerprintFromParts,
+  grayFromPixels,
+  imagehashPartFromPixels,
+} from './pixels.js';
 import { imageSignals } from './signals.js';
 
 // Videos and other large files are read in pieces of this size, so memory stays flat
@@ -27,6 +35,89 @@ const CHUNK = 4 * 1024 * 1024;
 const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024;
 
 const cancelled = new Set();
+
+// ---------------------------------------------------------------------------------------
+// Hashing one image with two threads. On one core PDQ takes about a third of the hashing
+// time and the three imagehash resizes two thirds; the resizes split by rows with exact
+// results (resize.js). So this worker computes PDQ plus the imagehash share of the top rows
+// [0, split) in one pass, while a helper worker computes the share of rows [split, H) from
+// their Pillow 'L' values (a quarter of the RGBA size, transferred). HELPER_SHARE is the
+// fraction of rows the helper takes so that both finish together: with PDQ costing p and the
+// imagehash half i per image, the helper gets f = (p + i) / (2i - g) of the rows, g being
+// the cost of the grey conversion done here for them. Measured (bench/fingerprint_bench.py
+// prints each thread's busy time; bench/fingerprint_core_bench.mjs the parts), p is about
+// 0.6 i with the crop fingerprints and g about 0.12 i, so f ~ 0.85.
+const HELPER_SHARE = 0.85;
+// Below this many pixels the hand-over costs more than it saves.
+const MIN_PARALLEL_PIXELS = 256 * 256;
+
+let helper = null; // the nested helper worker, kept for the next file
+let helperBroken = false;
+let nextJob = 1;
+
+function cores() {
+  return (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) || 1;
+}
+
+function useHelper(width, height, options) {
+  const wanted = options.threads ?? (cores() >= 2 ? 2 : 1);
+  return wanted >= 2 && !helperBroken && typeof Worker !== 'undefined' && width * height >= MIN_PARALLEL_PIXELS && height >= 2;
+}
+
+function getHelper() {
+  if (!helper) helper = new Worker(new URL('./helper.js', import.meta.url), { type: 'module', name: 'fingerprint-helper' });
+  return helper;
+}
+
+/** The helper's share of rows [y0, y1), or null when the helper failed (we then do it here). */
+function helperPart(width, height, y0, y1, gray) {
+  return new Promise((resolve) => {
+    let w;
+    try {
+      w = getHelper();
+    } catch {
+      helperBroken = true; // no nested workers in this browser: one thread from now on
+      resolve(null);
+      return;
+    }
+    const job = nextJob++;
+    const done = (value) => {
+      w.onmessage = w.onerror = null;
+      resolve(value);
+    };
+    w.onmessage = (event) => {
+      const msg = event.data || {};
+      if (msg.job === job) done(msg.error ? null : { part: msg.part, ms: msg.ms });
+    };
+    w.onerror = (event) => {
+      if (event && event.preventDefault) event.preventDefault();
+      helperBroken = true;
+      helper = null;
+      w.terminate();
+      done(null);
+    };
+    w.postMessage({ job, width, height, y0, y1, gray }, [gray.buffer]);
+  });
+}
+
+/** fingerprintPixels(decoded), on two threads when the device has them; same result. */
+async function hashPixels(decoded, options) {
+  const { width, height } = decoded;
+  if (!useHelper(width, height, options)) return { ...fingerprintPixels(decoded), threads: 1 };
+  const split = Math.max(1, Math.min(height - 1, Math.round(height * (1 - HELPER_SHARE))));
+  const t0 = now();
+  // The grey rows go first, so the helper starts while this worker does its own share.
+  const pending = helperPart(width, height, split, height, grayFromPixels(decoded, split, height));
+  const first = fingerprintPartFromPixels(decoded, split);
+  const ownMs = now() - t0;
+  const helped = await pending;
+  if (!helped) {
+    const other = imagehashPartFromPixels(decoded, split, height);
+    return { ...fingerprintFromParts(first, [other]), threads: 1 };
+  }
+  // ownMs and helperMs (each worker's busy time) show whether HELPER_SHARE is balanced.
+  return { ...fingerprintFromParts(first, [helped.part]), threads: 2, ownMs, helperMs: helped.ms };
+}
 
 class Cancelled extends Error {
   constructor() {
@@ -90,6 +181,7 @@ async function fingerprintVideo(id, file, format) {
     pdq: null,
     pdq_quality: null,
     pdq_dihedral: [],
+    pdq_crops: [],
     phash: null,
     dhash: null,
     ahash: null,
@@ -123,7 +215,7 @@ async function fingerprintImage(id, file, format, options) {
   const t2 = now();
   checkpoint(id);
   progress(id, 'hashing', 0, file.size);
-  const p = fingerprintPixels(decoded);
+  const p = await hashPixels(decoded, options);
   const t3 = now();
   const result = {
     kind: 'image',
@@ -132,6 +224,7 @@ async function fingerprintImage(id, file, format, options) {
     pdq: p.pdq,
     pdq_quality: p.pdq_quality,
     pdq_dihedral: p.pdq_dihedral,
+    pdq_crops: p.pdq_crops,
     phash: p.phash,
     dhash: p.dhash,
     ahash: p.ahash,
@@ -142,7 +235,7 @@ async function fingerprintImage(id, file, format, options) {
     orientation: decoded.orientation,
     warnings: [...decoded.warnings, ...p.warnings],
     signals: null,
-    timings: { readMs: t1 - t0, decodeMs: t2 - t1, hashMs: t3 - t2, totalMs: t3 - t0, decoder: decoded.decoder },
+    timings: { readMs: t1 - t0, decodeMs: t2 - t1, hashMs: t3 - t2, totalMs: t3 - t0, decoder: decoded.decoder, threads: p.threads, ownMs: p.ownMs, helperMs: p.helperMs },
   };
   result.signals = imageSignals(result);
   return result;

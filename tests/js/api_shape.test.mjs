@@ -36,7 +36,12 @@ test('module exports stay stable', () => {
 test('fingerprintPixels returns the documented shape', () => {
   const r = fingerprintPixels(synthetic(120, 90));
   assert.deepEqual(Object.keys(r).sort(),
-    ['ahash', 'dhash', 'height', 'pdq', 'pdq_dihedral', 'pdq_quality', 'phash', 'warnings', 'width'].sort());
+    ['ahash', 'dhash', 'height', 'pdq', 'pdq_crops', 'pdq_dihedral', 'pdq_quality', 'phash', 'warnings', 'width'].sort());
+  assert.deepEqual(r.pdq_crops.map((c) => c.crop), [0.95, 0.9, 0.8]);
+  for (const c of r.pdq_crops) {
+    assert.match(c.pdq, /^[0-9a-f]{64}$/);
+    assert.ok(Number.isInteger(c.quality) && c.quality >= 0 && c.quality <= 100);
+  }
   assert.match(r.pdq, /^[0-9a-f]{64}$/);
   assert.ok(Number.isInteger(r.pdq_quality) && r.pdq_quality >= 0 && r.pdq_quality <= 100);
   assert.ok(Array.isArray(r.pdq_dihedral) && r.pdq_dihedral.length === 8);

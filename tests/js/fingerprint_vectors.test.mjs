@@ -14,6 +14,8 @@ import {
   grayFromPixels,
   imagehashFromGray,
   imagehashPartFromGray,
+  fingerprintPartFromPixels,
+  fingerprintFromParts,
 } from '../../static/fingerprint/pixels.js';
 
 const vectors = loadVectors('fingerprints.json');
@@ -98,6 +100,25 @@ test('split entry points agree with fingerprintPixels on every vector', () => {
     const g2 = imagehashFromParts(grayParts);
     assert.deepEqual([g2.phash, g2.dhash, g2.ahash], [e.phash, e.dhash, e.ahash], `${c.name} grey split`);
   }
+});
+
+test('the two-worker split (worker.js + helper.js) is bit-identical at every kind of split row', () => {
+  for (const c of cases) {
+    const image = { width: c.width, height: c.height, data: c.data };
+    const whole = fingerprintPixels(image);
+    const H = c.height;
+    for (const split of new Set([0, 1, Math.round(H * 0.2), H - 1, H].filter((v) => v >= 0 && v <= H))) {
+      // What crosses between the workers goes through structuredClone, as postMessage does.
+      const first = structuredClone(fingerprintPartFromPixels(image, split));
+      const others = split < H
+        ? [structuredClone(imagehashPartFromGray({ width: c.width, height: H, gray: grayFromPixels(image, split, H) }, split, H))]
+        : [];
+      assert.deepEqual(fingerprintFromParts(first, others), whole, `${c.name} split at ${split}`);
+      assert.equal(whole.pdq, c.expected.pdq);
+      assert.equal(whole.phash, c.expected.phash);
+    }
+  }
+  assert.throws(() => fingerprintPartFromPixels({ width: 4, height: 4, data: new Uint8Array(64) }, 5), RangeError);
 });
 
 test('unaligned and Uint8ClampedArray pixel buffers give the same result', () => {

@@ -26,7 +26,8 @@ export function wireFingerprints(result) {
     if (!s.value || seen.has(key)) continue;
     seen.add(key);
     const fp = { signal_type: s.type, value: s.value };
-    if (s.type === 'pdq') fp.quality = result.pdq_quality;
+    // Crop PDQs carry their own quality; the dihedral variants share the image's.
+    if (s.type === 'pdq') fp.quality = s.quality ?? result.pdq_quality;
     out.push(fp);
   }
   return out;
