@@ -4,7 +4,7 @@
 // Written for int32 arithmetic: `| 0` keeps values in int32 and `>>> 0` makes them unsigned.
 'use strict';
 
-import { bytesToHex } from './hex.js';
+import { BlockHasher } from './block-hasher.js';
 
 // K[i] = floor(|sin(i + 1)| * 2^32), written out so no engine's Math.sin is involved.
 const K = new Int32Array([
@@ -25,45 +25,11 @@ const S = new Int32Array([
   6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
 ]);
 
-function toBytes(chunk) {
-  if (chunk instanceof Uint8Array) return chunk;
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  throw new TypeError('update() takes a Uint8Array, another ArrayBuffer view, or an ArrayBuffer');
-}
 
-export class MD5 {
+export class MD5 extends BlockHasher {
   constructor() {
-    this._h = new Int32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]);
+    super('MD5', [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476], true);
     this._w = new Int32Array(16);
-    this._buf = new Uint8Array(64);
-    this._bufLen = 0;
-    this._bytes = 0; // total length; exact up to 2^53 bytes
-    this._digest = null;
-  }
-
-  /** Feed the next chunk of bytes. Returns this, so calls can be chained. */
-  update(chunk) {
-    if (this._digest) throw new Error('MD5: update() after digest()');
-    const data = toBytes(chunk);
-    const n = data.length;
-    this._bytes += n;
-    let i = 0;
-    if (this._bufLen > 0) {
-      const take = Math.min(64 - this._bufLen, n);
-      this._buf.set(data.subarray(0, take), this._bufLen);
-      this._bufLen += take;
-      i = take;
-      if (this._bufLen < 64) return this;
-      this._block(this._buf, 0);
-      this._bufLen = 0;
-    }
-    for (; i + 64 <= n; i += 64) this._block(data, i);
-    if (i < n) {
-      this._buf.set(data.subarray(i), 0);
-      this._bufLen = n - i;
-    }
-    return this;
   }
 
   _block(b, o) {
@@ -101,39 +67,6 @@ export class MD5 {
     h[1] = (h[1] + bb) | 0;
     h[2] = (h[2] + c) | 0;
     h[3] = (h[3] + d) | 0;
-  }
-
-  /** The 16-byte digest; ends the hash (later update() calls throw). */
-  digest() {
-    if (!this._digest) {
-      const total = this._bytes;
-      const pad = new Uint8Array(((this._bufLen < 56 ? 56 : 120) - this._bufLen) + 8);
-      pad[0] = 0x80;
-      // length in bits, 64-bit little-endian: low 32 bits then high 32 bits
-      const lo = ((total % 0x20000000) * 8) >>> 0;
-      const hi = Math.floor(total / 0x20000000) >>> 0;
-      const L = pad.length - 8;
-      for (let j = 0; j < 4; j++) {
-        pad[L + j] = (lo >>> (8 * j)) & 255;
-        pad[L + 4 + j] = (hi >>> (8 * j)) & 255;
-      }
-      this.update(pad);
-      const out = new Uint8Array(16);
-      for (let j = 0; j < 4; j++) {
-        const v = this._h[j];
-        out[4 * j] = v & 255;
-        out[4 * j + 1] = (v >>> 8) & 255;
-        out[4 * j + 2] = (v >>> 16) & 255;
-        out[4 * j + 3] = (v >>> 24) & 255;
-      }
-      this._digest = out;
-    }
-    return this._digest.slice();
-  }
-
-  /** Lowercase hex digest (32 characters). */
-  hexdigest() {
-    return bytesToHex(this.digest());
   }
 }
 

@@ -3,7 +3,7 @@
 // pieces. Int32 arithmetic throughout (`| 0`), unsigned shifts (`>>>`) for the rotations.
 'use strict';
 
-import { bytesToHex } from './hex.js';
+import { BlockHasher } from './block-hasher.js';
 
 // First 32 bits of the fractional parts of the cube roots of the first 64 primes.
 const K = new Int32Array([
@@ -19,45 +19,11 @@ const K = new Int32Array([
 // Initial hash: first 32 bits of the fractional parts of the square roots of the first 8 primes.
 const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
-function toBytes(chunk) {
-  if (chunk instanceof Uint8Array) return chunk;
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  throw new TypeError('update() takes a Uint8Array, another ArrayBuffer view, or an ArrayBuffer');
-}
 
-export class SHA256 {
+export class SHA256 extends BlockHasher {
   constructor() {
-    this._h = new Int32Array(H0);
+    super('SHA256', H0, false);
     this._w = new Int32Array(64);
-    this._buf = new Uint8Array(64);
-    this._bufLen = 0;
-    this._bytes = 0; // total length; exact up to 2^53 bytes
-    this._digest = null;
-  }
-
-  /** Feed the next chunk of bytes. Returns this, so calls can be chained. */
-  update(chunk) {
-    if (this._digest) throw new Error('SHA256: update() after digest()');
-    const data = toBytes(chunk);
-    const n = data.length;
-    this._bytes += n;
-    let i = 0;
-    if (this._bufLen > 0) {
-      const take = Math.min(64 - this._bufLen, n);
-      this._buf.set(data.subarray(0, take), this._bufLen);
-      this._bufLen += take;
-      i = take;
-      if (this._bufLen < 64) return this;
-      this._block(this._buf, 0);
-      this._bufLen = 0;
-    }
-    for (; i + 64 <= n; i += 64) this._block(data, i);
-    if (i < n) {
-      this._buf.set(data.subarray(i), 0);
-      this._bufLen = n - i;
-    }
-    return this;
   }
 
   _block(b, o) {
@@ -103,39 +69,6 @@ export class SHA256 {
     h[5] = (h[5] + f) | 0;
     h[6] = (h[6] + g) | 0;
     h[7] = (h[7] + hh) | 0;
-  }
-
-  /** The 32-byte digest; ends the hash (later update() calls throw). */
-  digest() {
-    if (!this._digest) {
-      const total = this._bytes;
-      const pad = new Uint8Array(((this._bufLen < 56 ? 56 : 120) - this._bufLen) + 8);
-      pad[0] = 0x80;
-      // length in bits, 64-bit big-endian
-      const lo = ((total % 0x20000000) * 8) >>> 0;
-      const hi = Math.floor(total / 0x20000000) >>> 0;
-      const L = pad.length - 8;
-      for (let j = 0; j < 4; j++) {
-        pad[L + j] = (hi >>> (24 - 8 * j)) & 255;
-        pad[L + 4 + j] = (lo >>> (24 - 8 * j)) & 255;
-      }
-      this.update(pad);
-      const out = new Uint8Array(32);
-      for (let j = 0; j < 8; j++) {
-        const v = this._h[j];
-        out[4 * j] = (v >>> 24) & 255;
-        out[4 * j + 1] = (v >>> 16) & 255;
-        out[4 * j + 2] = (v >>> 8) & 255;
-        out[4 * j + 3] = v & 255;
-      }
-      this._digest = out;
-    }
-    return this._digest.slice();
-  }
-
-  /** Lowercase hex digest (64 characters). */
-  hexdigest() {
-    return bytesToHex(this.digest());
   }
 }
 
