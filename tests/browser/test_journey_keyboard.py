@@ -27,10 +27,19 @@ def tab_to(page, selector: str) -> None:
 
 
 def choose_files_by_keyboard(page, paths) -> None:
+    # Turn Playwright's file-chooser interception on before the key press, and make a round
+    # trip so it is in force: enabled lazily inside expect_file_chooser it raced with Chromium
+    # opening its own (headless, at once cancelled) picker, and about one run in five hung.
+    page.on("filechooser", _ignore)
+    page.evaluate("0")
     tab_to(page, "[data-flow-input]")
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Space")
     chooser.value.set_files(paths)
+
+
+def _ignore(_chooser) -> None:
+    pass
 
 
 def fingerprint_and_send_by_keyboard(page) -> None:
