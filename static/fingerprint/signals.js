@@ -26,3 +26,8 @@ export function imageSignals(r) {
   for (const type of ['phash', 'dhash', 'ahash', 'md5', 'sha256']) if (r[type]) signals.push({ type, value: r[type] });
   return signals;
 }
+
+/** A video's fingerprints: exact digests of the file only (no browser computes vPDQ exactly). */
+export function videoSignals(r) {
+  return [{ type: 'video_md5', value: r.md5 }, { type: 'sha256', value: r.sha256 }];
+}

@@ -26,7 +26,7 @@ import {
   grayFromPixels,
   imagehashPartFromPixels,
 } from './pixels.js';
-import { imageSignals } from './signals.js';
+import { imageSignals, videoSignals } from './signals.js';
 
 // Videos and other large files are read in pieces of this size, so memory stays flat
 // whatever the file size (a 2 GB video never sits in memory whole).
@@ -191,10 +191,7 @@ async function fingerprintVideo(id, file, format) {
     warnings: [
       'Videos get exact fingerprints only (MD5 and SHA-256 of the file): they match identical copies of this video file. A browser cannot compute the video fingerprint platforms use for edited copies (vPDQ) exactly.',
     ],
-    signals: [
-      { type: 'video_md5', value: md5 },
-      { type: 'sha256', value: sha256 },
-    ],
+    signals: videoSignals({ md5, sha256 }),
     timings: { readMs: now() - t0, decodeMs: 0, hashMs: 0, totalMs: now() - t0 },
   };
 }

@@ -9,6 +9,7 @@
 // size, a type or any metadata.
 'use strict';
 
+import { imageSignals, videoSignals } from '../../fingerprint/signals.js';
 import { copyText, receiptText, saveText } from './receipt.js';
 
 /** Fill %(name)s placeholders (the format Django's catalogues use). */
@@ -33,16 +34,10 @@ export function wireFingerprints(result) {
   return out;
 }
 
+// Results from the fingerprinting module always list `signals`; this covers a result without
+// them with the module's own rule, so what to submit is decided in one place.
 function fallbackSignals(r) {
-  if (r.kind === 'video') {
-    return [{ type: 'video_md5', value: r.md5 }, { type: 'sha256', value: r.sha256 }];
-  }
-  const list = [];
-  if (r.pdq && r.pdq_quality >= 50) {
-    for (const value of [r.pdq, ...(r.pdq_dihedral || [])]) list.push({ type: 'pdq', value });
-  }
-  for (const type of ['phash', 'dhash', 'ahash', 'md5', 'sha256']) if (r[type]) list.push({ type, value: r[type] });
-  return list;
+  return r.kind === 'video' ? videoSignals(r) : imageSignals(r);
 }
 
 /** The JSON body: fingerprints, their signal types and a count. Nothing else. */
