@@ -155,7 +155,7 @@ function box1D4(inp, a, b, c, d, out, A, B, C, D, len, win, recip) {
  * add/subtract still happens, so the rounding history is the reference's. A write happens
  * at most 64 times per row, so a plain division is fine here.
  */
-function box1DPicked(inp, inOff, len, win, pick, out, outOff) {
+export function box1DPicked(inp, inOff, len, win, pick, out, outOff) {
   const half = (win + 2) >> 1;
   const p1 = half - 1;
   const p2 = win - half + 1;
@@ -291,6 +291,43 @@ export function samplePositions(size) {
 }
 
 /**
+ * The 64x64 sampling grids: the image's own, then one per crop [x0, y0, x1, y1). The second
+ * row pass keeps the columns of all of them (merged and sorted in `pickCols`; a column may
+ * appear twice), and each grid remembers where its 64 columns are in that list (`at`) and
+ * which rows it samples (`rows`). Shared by the JavaScript and the WebAssembly filters.
+ */
+export function samplingPlan(width, height, crops = []) {
+  const grids = [[0, 0, width, height], ...crops].map(([x0, y0, x1, y1]) => {
+    const cols = samplePositions(x1 - x0).map((c) => c + x0);
+    const rows = samplePositions(y1 - y0).map((r) => r + y0);
+    return { cols, rows, at: new Int32Array(64) };
+  });
+  const all = [];
+  grids.forEach((g, gi) => g.cols.forEach((c, k) => all.push([c, gi, k])));
+  all.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+  const pickCols = Int32Array.from(all, (e) => e[0]);
+  all.forEach(([, gi, k], n) => { grids[gi].at[k] = n; });
+  return { grids, pickCols };
+}
+
+/**
+ * The second column pass, sampled: for each grid, column `at[jj]` of the picked columns
+ * (read through column(p) -> array of `height` floats) is box-filtered down its length and
+ * kept at the grid's 64 rows. Returns one 64x64 row-major Float32Array per grid.
+ */
+export function sampleGrids(grids, height, wc, column) {
+  const tmp = new Float32Array(64);
+  return grids.map(({ rows, at }) => {
+    const out = new Float32Array(64 * 64);
+    for (let jj = 0; jj < 64; jj++) {
+      box1DPicked(column(at[jj]), 0, height, wc, rows, tmp, 0);
+      for (let ii = 0; ii < 64; ii++) out[ii * 64 + jj] = tmp[ii];
+    }
+    return out;
+  });
+}
+
+/**
  * Streaming Jarosz filter + 64x64 decimation. Push float32 luma rows top to bottom (one at a
  * time or in blocks), then call finish() for the 64x64 buffer (Float32Array(4096), row-major).
  */
@@ -306,20 +343,10 @@ export class JaroszDownsampler {
     this.wc = jaroszWindow(height);
     this.recipR = reciprocals(this.wr);
     this.recipC = reciprocals(this.wc);
-    // Sampling grids: the image's own, then one per crop. The second row pass keeps the
-    // columns of all of them (merged, sorted; a column may appear twice), and each grid
-    // remembers where its 64 columns are in that list.
-    this.grids = [[0, 0, width, height], ...crops].map(([x0, y0, x1, y1]) => {
-      const cols = samplePositions(x1 - x0).map((c) => c + x0);
-      const rows = samplePositions(y1 - y0).map((r) => r + y0);
-      return { cols, rows, at: new Int32Array(64) };
-    });
-    const all = [];
-    this.grids.forEach((g, gi) => g.cols.forEach((c, k) => all.push([c, gi, k])));
-    all.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
-    this.pickCols = Int32Array.from(all, (e) => e[0]);
-    all.forEach(([, gi, k], n) => { this.grids[gi].at[k] = n; });
-    this.P = this.pickCols.length;
+    const plan = samplingPlan(width, height, crops);
+    this.grids = plan.grids;
+    this.pickCols = plan.pickCols;
+    this.P = plan.pickCols.length;
     // Ring of first-row-pass outputs: the column pass subtracts row r - wc when adding row r,
     // and rows arrive in blocks of up to BLOCK_ROWS.
     this.ringRows = this.wc + 1 + BLOCK_ROWS;
@@ -435,16 +462,9 @@ export class JaroszDownsampler {
     // Second column pass on each grid's 64 kept columns, sampled at its 64 rows.
     const P = this.P;
     const col = new Float32Array(H);
-    const tmp = new Float32Array(64);
-    return this.grids.map(({ rows, at }) => {
-      const out = new Float32Array(64 * 64);
-      for (let jj = 0; jj < 64; jj++) {
-        const c = at[jj];
-        for (let i = 0; i < H; i++) col[i] = this.mid[i * P + c];
-        box1DPicked(col, 0, H, wc, rows, tmp, 0);
-        for (let ii = 0; ii < 64; ii++) out[ii * 64 + jj] = tmp[ii];
-      }
-      return out;
+    return sampleGrids(this.grids, H, wc, (c) => {
+      for (let i = 0; i < H; i++) col[i] = this.mid[i * P + c];
+      return col;
     });
   }
 }
@@ -611,6 +631,16 @@ export function centreCropBox(width, height, keep) {
   return [dw, dh, width - dw, height - dh];
 }
 
+/** [[keep, box], ...]: the centre crops of `fractions` large enough to fingerprint. */
+export function cropBoxes(width, height, fractions = CROP_FRACTIONS) {
+  const out = [];
+  for (const keep of fractions) {
+    const box = centreCropBox(width, height, keep);
+    if (box[2] - box[0] >= CROP_MIN_SIDE && box[3] - box[1] >= CROP_MIN_SIDE) out.push([keep, box]);
+  }
+  return out;
+}
+
 /**
  * Streaming PDQ over float32 luma rows. finish() returns what pdqhash.compute and
  * pdqhash.compute_dihedral return on the same pixels:
@@ -632,10 +662,7 @@ export class PdqStream {
     this.rows = 0;
     this.crops = [];
     if (this.tooSmall) return;
-    for (const keep of crops) {
-      const box = centreCropBox(width, height, keep);
-      if (box[2] - box[0] >= CROP_MIN_SIDE && box[3] - box[1] >= CROP_MIN_SIDE) this.crops.push([keep, box]);
-    }
+    this.crops = cropBoxes(width, height, crops);
     this.down = new JaroszDownsampler(width, height, this.crops.map(([, box]) => box));
     if (this.exact64) this.raw64 = new Float32Array(4096);
   }
@@ -654,26 +681,36 @@ export class PdqStream {
 
   finish() {
     if (this.rows !== this.H) throw new RangeError(`expected ${this.H} rows, got ${this.rows}`);
-    if (this.tooSmall) {
-      return { pdq: ZERO_HASH, quality: 0, dihedral: new Array(8).fill(ZERO_HASH), dihedralQuality: 0, crops: [] };
-    }
-    const [filtered, ...cropGrids] = this.down.finish();
-    const dihedralQuality = pdqQuality(filtered);
-    const B = pdqDct16(filtered);
-    const dihedral = dihedralDcts(B).map(pdqHexFromDct);
-    const crops = cropGrids.map((a64, i) => ({
-      crop: this.crops[i][0],
-      pdq: pdqHexFromDct(pdqDct16(a64)),
-      quality: pdqQuality(a64),
-    }));
-    if (!this.exact64) {
-      return { pdq: dihedral[0], quality: dihedralQuality, dihedral, dihedralQuality, crops };
-    }
-    // compute(): 64x64 luma is used directly.
-    const quality = pdqQuality(this.raw64);
-    const pdq = pdqHexFromDct(pdqDct16(this.raw64));
-    return { pdq, quality, dihedral, dihedralQuality, crops };
+    if (this.tooSmall) return pdqTooSmallResult();
+    return pdqResultFromGrids(this.down.finish(), this.crops.map(([keep]) => keep), this.exact64 ? this.raw64 : null);
   }
+}
+
+/** The PdqStream.finish() result for an image too small for PDQ (under 5 px on a side). */
+export function pdqTooSmallResult() {
+  return { pdq: ZERO_HASH, quality: 0, dihedral: new Array(8).fill(ZERO_HASH), dihedralQuality: 0, crops: [] };
+}
+
+/**
+ * PdqStream.finish()'s result from the filtered 64x64 grids (the image's, then one per crop
+ * fraction in `keeps`) and, for an exactly 64x64 image, its unfiltered luma `raw64`.
+ */
+export function pdqResultFromGrids([filtered, ...cropGrids], keeps, raw64 = null) {
+  const dihedralQuality = pdqQuality(filtered);
+  const B = pdqDct16(filtered);
+  const dihedral = dihedralDcts(B).map(pdqHexFromDct);
+  const crops = cropGrids.map((a64, i) => ({
+    crop: keeps[i],
+    pdq: pdqHexFromDct(pdqDct16(a64)),
+    quality: pdqQuality(a64),
+  }));
+  if (!raw64) {
+    return { pdq: dihedral[0], quality: dihedralQuality, dihedral, dihedralQuality, crops };
+  }
+  // compute(): 64x64 luma is used directly.
+  const quality = pdqQuality(raw64);
+  const pdq = pdqHexFromDct(pdqDct16(raw64));
+  return { pdq, quality, dihedral, dihedralQuality, crops };
 }
 
 /**

@@ -35,6 +35,7 @@ import { LanczosResizer, mergeResizeParts } from './resize.js';
 import { phashFromResized, PHASH_SIZE } from './phash.js';
 import { dhashFromResized, DHASH_WIDTH, DHASH_HEIGHT } from './dhash.js';
 import { ahashFromResized, AHASH_SIZE } from './ahash.js';
+import { simdEngine, simdUnavailableReason } from './simd.js';
 
 // imagehash signals: resize target (width, height) and the hash of the resized pixels.
 const IMAGEHASH = {
@@ -192,9 +193,42 @@ function finishPdq(stream, width, height) {
  * @returns {{pdq:string, pdq_quality:number, pdq_dihedral:string[], phash:string,
  *   dhash:string, ahash:string, width:number, height:number, warnings:string[]}}
  */
-export function fingerprintPixels(image) {
+export function fingerprintPixels(image, options = {}) {
+  const engine = options.engine ?? 'auto';
+  if (!['auto', 'wasm', 'js'].includes(engine)) throw new RangeError(`engine must be 'auto', 'wasm' or 'js', not ${engine}`);
+  if (engine !== 'js') {
+    const simd = simdEngine();
+    if (simd) return fingerprintPixelsWith(simd, image);
+    if (engine === 'wasm') throw new Error(`WebAssembly SIMD engine unavailable: ${simdUnavailableReason()}`);
+  }
   const first = fingerprintPartFromPixels(image, image?.height);
   return fingerprintFromParts(first, []);
+}
+
+/** Which engine fingerprintPixels(image) uses here by default: 'wasm' or 'js'. */
+export function defaultEngine() {
+  return simdEngine() ? 'wasm' : 'js';
+}
+
+// fingerprintPixels on the WebAssembly engine: one pass, one thread, the same result.
+function fingerprintPixelsWith(simd, image) {
+  const img = checkImage(image);
+  const { width, height } = img;
+  const sizes = {};
+  for (const name of IMAGEHASH_SIGNALS) sizes[name] = IMAGEHASH[name].size;
+  const { pdq, resized } = simd.run(img, sizes);
+  return {
+    pdq: pdq.pdq,
+    pdq_quality: pdq.quality,
+    pdq_dihedral: pdq.dihedral,
+    pdq_crops: pdq.crops,
+    phash: IMAGEHASH.phash.hash(resized.phash),
+    dhash: IMAGEHASH.dhash.hash(resized.dhash),
+    ahash: IMAGEHASH.ahash.hash(resized.ahash),
+    width,
+    height,
+    warnings: pdqWarnings(width, height, pdq.quality),
+  };
 }
 
 /**

@@ -51,19 +51,23 @@ test('the vector file covers what the issue asks for', () => {
   }
 });
 
-for (const c of cases) {
-  test(`vector ${c.name} (${c.width}x${c.height})`, () => {
-    const e = c.expected;
-    const r = fingerprintPixels({ width: c.width, height: c.height, data: c.data });
-    assert.equal(r.pdq, e.pdq, 'pdq');
-    assert.equal(r.pdq_quality, e.pdq_quality, 'pdq_quality');
-    assert.deepEqual(r.pdq_dihedral, e.pdq_dihedral, 'pdq_dihedral (compute_dihedral order)');
-    assert.equal(r.phash, e.phash, 'phash');
-    assert.equal(r.dhash, e.dhash, 'dhash');
-    assert.equal(r.ahash, e.ahash, 'ahash');
-    assert.equal(r.width, c.width);
-    assert.equal(r.height, c.height);
-  });
+// Both engines, each asked for by name (no silent fallback): the WebAssembly SIMD one the
+// browser uses, and the JavaScript one it falls back to (simd.js explains when).
+for (const engine of ['wasm', 'js']) {
+  for (const c of cases) {
+    test(`vector ${c.name} (${c.width}x${c.height}), ${engine} engine`, () => {
+      const e = c.expected;
+      const r = fingerprintPixels({ width: c.width, height: c.height, data: c.data }, { engine });
+      assert.equal(r.pdq, e.pdq, 'pdq');
+      assert.equal(r.pdq_quality, e.pdq_quality, 'pdq_quality');
+      assert.deepEqual(r.pdq_dihedral, e.pdq_dihedral, 'pdq_dihedral (compute_dihedral order)');
+      assert.equal(r.phash, e.phash, 'phash');
+      assert.equal(r.dhash, e.dhash, 'dhash');
+      assert.equal(r.ahash, e.ahash, 'ahash');
+      assert.equal(r.width, c.width);
+      assert.equal(r.height, c.height);
+    });
+  }
 }
 
 test('split entry points agree with fingerprintPixels on every vector', () => {
