@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from portal.static_headers import add_static_headers
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -153,6 +155,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "portal.storage.StaticStorage"},
 }
+# Scripts carry their own CSP, which is what governs them when they run as Web Workers (the
+# fingerprinting worker may compile WebAssembly and may make no request at all).
+WHITENOISE_ADD_HEADERS_FUNCTION = add_static_headers
 
 # --- Security headers -----------------------------------------------------------------
 # No inline script or style anywhere: every page works under this policy. blob: is for

@@ -46,7 +46,13 @@ def _collected_static(django_test_environment, tmp_path_factory):
     # exactly as in production.
     original_handler = static_handlers.StaticFilesHandler
     static_handlers.StaticFilesHandler = _PassThroughHandler
-    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("static"), SECURE_SSL_REDIRECT=False):
+    # The site has no media, so MEDIA_URL is Django's default "/" with MEDIA_ROOT "": the
+    # live server's media handler would then serve any file under the working directory
+    # (/manage.py, the unhashed /static/... sources) before the site sees the request. An
+    # empty folder under an unused prefix leaves every request to the site and whitenoise.
+    media = tmp_path_factory.mktemp("no-media")
+    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("static"), SECURE_SSL_REDIRECT=False,
+                           MEDIA_URL="/no-media-here/", MEDIA_ROOT=str(media)):
         call_command("collectstatic", interactive=False, verbosity=0)
         yield
     static_handlers.StaticFilesHandler = original_handler

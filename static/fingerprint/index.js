@@ -42,12 +42,14 @@ function takeWorker() {
  * Fingerprint one file in a Web Worker.
  * @param {File|Blob} file
  * @param {{onProgress?: (p: {stage: string, loaded: number, total: number, fraction: number}) => void,
- *          signal?: AbortSignal, maxPixels?: number, threads?: 1|2}} [options] threads: hashing
- *   threads for one image (default: 2 when navigator.hardwareConcurrency >= 2; results are
- *   identical either way)
+ *          signal?: AbortSignal, maxPixels?: number, threads?: 1|2, engine?: 'auto'|'wasm'|'js'}} [options]
+ *   engine: 'auto' (default) hashes with the WebAssembly SIMD engine where the browser runs it
+ *   and with the JavaScript engine elsewhere; 'wasm' or 'js' forces one ('wasm' fails where it
+ *   cannot run). threads: hashing threads of the JavaScript engine for one image (default: 2
+ *   when navigator.hardwareConcurrency >= 2). Results are identical on every path.
  * @returns {Promise<object>} the result described at the top of this file
  */
-export function fingerprintFile(file, { onProgress, signal, maxPixels, threads } = {}) {
+export function fingerprintFile(file, { onProgress, signal, maxPixels, threads, engine } = {}) {
   if (signal && signal.aborted) return Promise.reject(abortError());
   const id = nextId++;
   const worker = takeWorker();
@@ -93,7 +95,7 @@ export function fingerprintFile(file, { onProgress, signal, maxPixels, threads }
       finish(false);
       reject(new FingerprintError('internal', 'Something went wrong while fingerprinting this file. Nothing was sent anywhere. Please try again.', event && event.message));
     };
-    worker.postMessage({ type: 'fingerprint', id, file, options: { maxPixels, threads } });
+    worker.postMessage({ type: 'fingerprint', id, file, options: { maxPixels, threads, engine } });
   });
 }
 

@@ -69,21 +69,26 @@ class FingerprintPage:
             out["rgb"] = pixels.reshape(out["height"], out["width"], 3)
         return out
 
-    def fingerprint(self, data: bytes, name: str = "file", mime: str = "") -> dict:
-        """fingerprintFile in its worker; {'ok': True, 'result': ..., 'progress': [...]} or an error."""
+    def fingerprint(self, data: bytes, name: str = "file", mime: str = "", engine: str | None = None) -> dict:
+        """fingerprintFile in its worker; {'ok': True, 'result': ..., 'progress': [...]} or an error.
+
+        engine: None for the default choice, or 'wasm' / 'js' to force one.
+        """
         return self.page.evaluate(
-            """async ([url, b64, name, mime]) => {
+            """async ([url, b64, name, mime, engine]) => {
                 const { fingerprintFile } = await import(url);
                 const progress = [];
                 try {
                   const file = new File([window.__fpBytes(b64)], name, { type: mime });
-                  const result = await fingerprintFile(file, { onProgress: (p) => progress.push(p) });
+                  const options = { onProgress: (p) => progress.push(p) };
+                  if (engine) options.engine = engine;
+                  const result = await fingerprintFile(file, options);
                   return { ok: true, result, progress };
                 } catch (e) {
                   return { ok: false, code: e.code, name: e.name, message: e.message, detail: e.detail, progress };
                 }
             }""",
-            [FINGERPRINT, base64.b64encode(data).decode(), name, mime],
+            [FINGERPRINT, base64.b64encode(data).decode(), name, mime, engine],
         )
 
     def sent_anything(self) -> list[str]:

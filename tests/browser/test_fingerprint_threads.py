@@ -1,6 +1,8 @@
-"""One image is hashed by two workers (worker.js + its nested helper.js) on devices with two
-cores: the fingerprints are the references' bit for bit whichever way the work is split, and
-cancelling in the middle of hashing stops the work and leaves the next file working."""
+"""Where WebAssembly is off, the JavaScript engine hashes one image with two workers (worker.js
++ its nested helper.js) on devices with two cores: the fingerprints are the references' bit
+for bit whichever way the work is split, and cancelling in the middle of hashing stops the
+work and leaves the next file working. (The default WebAssembly engine runs on one thread:
+test_fingerprint_engines.py.)"""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ FIELDS = ("pdq", "pdq_quality", "pdq_dihedral", "phash", "dhash", "ahash", "md5"
 RUN = """async ([url, b64, threads]) => {
   const { fingerprintFile } = await import(url);
   const file = new File([window.__fpBytes(b64)], 'photo');
-  const r = await fingerprintFile(file, threads ? { threads } : {});
+  const r = await fingerprintFile(file, threads ? { threads, engine: 'js' } : { engine: 'js' });
   return { result: r, cores: navigator.hardwareConcurrency };
 }"""
 
@@ -56,6 +58,7 @@ def test_two_threads_give_the_references_bit_for_bit(fp, image):
     two = fp.page.evaluate(RUN, [FINGERPRINT, b64, 2])
     assert two["result"]["timings"]["threads"] == 2
     assert one["result"]["timings"]["threads"] == 1
+    assert {out["result"]["timings"]["engine"] for out in (default, one, two)} == {"js"}
     if default["cores"] >= 2:
         assert default["result"]["timings"]["threads"] == 2
     for out in (default, one, two):
@@ -84,14 +87,15 @@ def test_cancelling_while_hashing_stops_and_the_next_file_works(fp):
             let aborted = false;
             try {
               await fingerprintFile(new File([window.__fpBytes(bigB64)], 'big.png'), {
-                signal: controller.signal, threads: 2,
+                signal: controller.signal, threads: 2, engine: 'js',
                 onProgress: (p) => {
                   stages.push(p.stage);
                   if (p.stage === 'hashing' && !aborted) { aborted = true; controller.abort(); }
                 },
               });
             } catch (e) { error = { name: e.name, code: e.code }; }
-            const after = await fingerprintFile(new File([window.__fpBytes(smallB64)], 'small.png'), { threads: 2 });
+            const after = await fingerprintFile(new File([window.__fpBytes(smallB64)], 'small.png'),
+                                                { threads: 2, engine: 'js' });
             return { error, stages, after: after.pdq, afterThreads: after.timings.threads };
         }""",
         [FINGERPRINT, base64.b64encode(big_png).decode(), base64.b64encode(small).decode()],
