@@ -26,33 +26,27 @@
   (memory (export "memory") 1)
 
   ;; ---------------------------------------------------------------------------------------
-  ;; luma_gray(src, luma, gray, n): n RGBA pixels (n a multiple of 16; the caller pads) to
-  ;; float32 PDQ luma and 8-bit Pillow 'L'. Alpha is ignored by both.
+;; luma_gray(src, luma, gray, n): n RGBA pixels (n a multiple of 16; the caller pads) to
+  ;; float32 PDQ luma and 8-bit Pillow 'L'. Alpha is ignored by both. Everything is written
+  ;; out inline (no calls in the loop), and the channels are picked out of the pixel bytes
+  ;; with byte shuffles straight into 32-bit lanes; the int-to-float64 conversions are the
+  ;; signed ones (the values are 0..255), which are single instructions where unsigned
+  ;; conversions are not.
   (func (export "luma_gray") (param $src i32) (param $luma i32) (param $gray i32) (param $n i32)
-    (local $end i32)
-    (local $p0 v128) (local $p1 v128) (local $p2 v128) (local $p3 v128)
+    (local $end i32) (local $g v128)
     (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
-        (local.set $p0 (v128.load offset=0 (local.get $src)))
-        (local.set $p1 (v128.load offset=16 (local.get $src)))
-        (local.set $p2 (v128.load offset=32 (local.get $src)))
-        (local.set $p3 (v128.load offset=48 (local.get $src)))
-        (v128.store offset=0 (local.get $luma) (call $luma4 (local.get $p0)))
-        (v128.store offset=16 (local.get $luma) (call $luma4 (local.get $p1)))
-        (v128.store offset=32 (local.get $luma) (call $luma4 (local.get $p2)))
-        (v128.store offset=48 (local.get $luma) (call $luma4 (local.get $p3)))
-        (v128.store (local.get $gray)
-          (i8x16.narrow_i16x8_u
-            (i16x8.narrow_i32x4_u (call $gray4 (local.get $p0)) (call $gray4 (local.get $p1)))
-            (i16x8.narrow_i32x4_u (call $gray4 (local.get $p2)) (call $gray4 (local.get $p3)))))
-        (local.set $src (i32.add (local.get $src) (i32.const 64)))
-        (local.set $luma (i32.add (local.get $luma) (i32.const 64)))
-        (local.set $gray (i32.add (local.get $gray) (i32.const 16)))
+        (local.set $g (call $luma_gray4 (v128.load (local.get $src)) (local.get $luma)))
+        (v128.store32_lane 0 (local.get $gray)
+          (i8x16.narrow_i16x8_u (i16x8.narrow_i32x4_u (local.get $g) (local.get $g)) (local.get $g)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $luma (i32.add (local.get $luma) (i32.const 16)))
+        (local.set $gray (i32.add (local.get $gray) (i32.const 4)))
         (br $next))))
 
-  ;; gray_only(src, gray, n): the Pillow 'L' half of luma_gray (rows that need no PDQ).
+  ;; gray_only(src, gray, n): the Pillow 'L' half of luma_gray (images too small for PDQ).
   (func (export "gray_only") (param $src i32) (param $gray i32) (param $n i32)
     (local $end i32)
     (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
@@ -69,43 +63,58 @@
         (local.set $gray (i32.add (local.get $gray) (i32.const 16)))
         (br $next))))
 
-  ;; PDQ luma of four pixels (one i32 each, R in the low byte): the products and the two sums
-  ;; in float64 in numpy's order ((R*0.299 + G*0.587) + B*0.114), then one rounding to float32.
-  (func $luma4 (param $p v128) (result v128)
-    (local $r v128) (local $g v128) (local $b v128) (local $mask v128)
-    (local.set $mask (v128.const i32x4 255 255 255 255))
-    (local.set $r (v128.and (local.get $p) (local.get $mask)))
-    (local.set $g (v128.and (i32x4.shr_u (local.get $p) (i32.const 8)) (local.get $mask)))
-    (local.set $b (v128.and (i32x4.shr_u (local.get $p) (i32.const 16)) (local.get $mask)))
-    ;; lanes 0,1 then lanes 2,3 (moved down by a shuffle), each as two float64s
-    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-      (call $luma2 (local.get $r) (local.get $g) (local.get $b))
-      (call $luma2
-        (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $r) (local.get $r))
-        (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $g) (local.get $g))
-        (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $b) (local.get $b)))))
-
-  ;; lanes 0 and 1 of r, g, b -> float32 luma in lanes 0 and 1
-  (func $luma2 (param $r v128) (param $g v128) (param $b v128) (result v128)
-    (f32x4.demote_f64x2_zero
-      (f64x2.add
-        (f64x2.add
-          (f64x2.mul (f64x2.convert_low_i32x4_u (local.get $r)) (v128.const f64x2 0.299 0.299))
-          (f64x2.mul (f64x2.convert_low_i32x4_u (local.get $g)) (v128.const f64x2 0.587 0.587)))
-        (f64x2.mul (f64x2.convert_low_i32x4_u (local.get $b)) (v128.const f64x2 0.114 0.114)))))
-
-  ;; Pillow's RGB to L: (R*19595 + G*38470 + B*7471 + 0x8000) >> 16 (ImagingConvert, L24).
-  (func $gray4 (param $p v128) (result v128)
-    (local $mask v128)
-    (local.set $mask (v128.const i32x4 255 255 255 255))
+  ;; Four pixels (16 bytes RGBA): stores their PDQ luma at $out and returns their Pillow 'L'
+  ;; values as i32 lanes. Luma: the products and the two sums in float64 in numpy's order
+  ;; ((R*0.299 + G*0.587) + B*0.114), then one rounding to float32. Grey:
+  ;; (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, Pillow's ImagingConvert (L24).
+  (func $luma_gray4 (param $p v128) (param $out i32) (result v128)
+    (local $z v128) (local $r v128) (local $g v128) (local $b v128)
+    ;; byte k of each pixel into the low byte of a 32-bit lane (16..31 pick zero bytes)
+    (local.set $r (i8x16.shuffle 0 16 16 16 4 16 16 16 8 16 16 16 12 16 16 16 (local.get $p) (local.get $z)))
+    (local.set $g (i8x16.shuffle 1 16 16 16 5 16 16 16 9 16 16 16 13 16 16 16 (local.get $p) (local.get $z)))
+    (local.set $b (i8x16.shuffle 2 16 16 16 6 16 16 16 10 16 16 16 14 16 16 16 (local.get $p) (local.get $z)))
+    (v128.store (local.get $out)
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+        (f32x4.demote_f64x2_zero
+          (f64x2.add
+            (f64x2.add
+              (f64x2.mul (f64x2.convert_low_i32x4_s (local.get $r)) (v128.const f64x2 0.299 0.299))
+              (f64x2.mul (f64x2.convert_low_i32x4_s (local.get $g)) (v128.const f64x2 0.587 0.587)))
+            (f64x2.mul (f64x2.convert_low_i32x4_s (local.get $b)) (v128.const f64x2 0.114 0.114))))
+        (f32x4.demote_f64x2_zero
+          (f64x2.add
+            (f64x2.add
+              (f64x2.mul (f64x2.convert_low_i32x4_s
+                           (i8x16.shuffle 8 16 16 16 12 16 16 16 16 16 16 16 16 16 16 16 (local.get $p) (local.get $z)))
+                         (v128.const f64x2 0.299 0.299))
+              (f64x2.mul (f64x2.convert_low_i32x4_s
+                           (i8x16.shuffle 9 16 16 16 13 16 16 16 16 16 16 16 16 16 16 16 (local.get $p) (local.get $z)))
+                         (v128.const f64x2 0.587 0.587)))
+            (f64x2.mul (f64x2.convert_low_i32x4_s
+                         (i8x16.shuffle 10 16 16 16 14 16 16 16 16 16 16 16 16 16 16 16 (local.get $p) (local.get $z)))
+                       (v128.const f64x2 0.114 0.114))))))
     (i32x4.shr_u
       (i32x4.add
         (i32x4.add
-          (i32x4.mul (v128.and (local.get $p) (local.get $mask)) (v128.const i32x4 19595 19595 19595 19595))
-          (i32x4.mul (v128.and (i32x4.shr_u (local.get $p) (i32.const 8)) (local.get $mask))
+          (i32x4.mul (local.get $r) (v128.const i32x4 19595 19595 19595 19595))
+          (i32x4.mul (local.get $g) (v128.const i32x4 38470 38470 38470 38470)))
+        (i32x4.add
+          (i32x4.mul (local.get $b) (v128.const i32x4 7471 7471 7471 7471))
+          (v128.const i32x4 0x8000 0x8000 0x8000 0x8000)))
+      (i32.const 16)))
+
+  ;; Pillow's RGB to L of four pixels, as i32 lanes (see $luma_gray4).
+  (func $gray4 (param $p v128) (result v128)
+    (local $z v128)
+    (i32x4.shr_u
+      (i32x4.add
+        (i32x4.add
+          (i32x4.mul (i8x16.shuffle 0 16 16 16 4 16 16 16 8 16 16 16 12 16 16 16 (local.get $p) (local.get $z))
+                     (v128.const i32x4 19595 19595 19595 19595))
+          (i32x4.mul (i8x16.shuffle 1 16 16 16 5 16 16 16 9 16 16 16 13 16 16 16 (local.get $p) (local.get $z))
                      (v128.const i32x4 38470 38470 38470 38470)))
         (i32x4.add
-          (i32x4.mul (v128.and (i32x4.shr_u (local.get $p) (i32.const 16)) (local.get $mask))
+          (i32x4.mul (i8x16.shuffle 2 16 16 16 6 16 16 16 10 16 16 16 14 16 16 16 (local.get $p) (local.get $z))
                      (v128.const i32x4 7471 7471 7471 7471))
           (v128.const i32x4 0x8000 0x8000 0x8000 0x8000)))
       (i32.const 16)))
