@@ -7,12 +7,14 @@
 ;;   luma_gray      pixels.js  lumaAndGrayFromWords  PDQ luma f32(R*0.299+G*0.587+B*0.114)
 ;;                                                   in float64, and Pillow 'L' in integers
 ;;   interleave4 / deinterleave4                     4x4 transposes (pure data movement)
-;;   box_rows4      pdq.js     box1D                 one float32 running sum per row; four
-;;                                                   rows ride in the four lanes
+;;   box_rows4      pdq.js     box1D                 one float32 running sum per sequence;
+;;                                                   four rows (or columns) in the four lanes
 ;;   box_rows4_picked pdq.js   box1DPicked           the same, kept only at sampled columns
 ;;   col_step       pdq.js     _columnStep           float32 running sums down the columns
+;;   dct16          pdq.js     pdqDct16              B = D A D^T in float32, index order
 ;;   lanczos_h4     resize.js  horizontalRow         Pillow's integer LANCZOS pass
-;;   vacc_row       resize.js  _accumulateRow        vertical-first LANCZOS partial sums
+;;   vpass_row      resize.js  mergeResizeParts      its vertical pass, one output row
+;;   vacc_row / vclip_row  resize.js  _accumulateRow vertical-first LANCZOS partial sums
 ;;
 ;; Float32 lane arithmetic (f32x4.add/sub/div) is IEEE binary32 with round-to-nearest, the
 ;; same operations pdqhash's C++ `float` code performs, so no fround emulation is needed.
@@ -187,10 +189,13 @@
         (br $next))))
 
   ;; ---------------------------------------------------------------------------------------
-  ;; box_rows4(inp, out, len, win): box1DFloat of pdq/cpp along four interleaved rows at once
-  ;; (inp and out hold len 4-lane vectors). The four phases and the float32 rounding after
-  ;; every add and subtract are those of the C++; sum / count is a float32 division.
-  (func (export "box_rows4") (param $inp i32) (param $out i32) (param $len i32) (param $win i32)
+  ;; box_rows4(inp, out, len, win, step): box1DFloat of pdq/cpp on four sequences at once, one
+  ;; per lane: len 4-lane vectors, `step` bytes apart in inp and in out. With step 16 these are
+  ;; four interleaved rows (the row passes); with step = a row's size in bytes they are four
+  ;; adjacent columns of a row-major matrix (the last column pass). The four phases and the
+  ;; float32 rounding after every add and subtract are those of the C++; sum / count is a
+  ;; float32 division.
+  (func (export "box_rows4") (param $inp i32) (param $out i32) (param $len i32) (param $win i32) (param $step i32)
     (local $half i32) (local $k i32) (local $count i32) (local $ri i32) (local $li i32)
     (local $sum v128) (local $div v128)
     (local.set $half (i32.shr_u (i32.add (local.get $win) (i32.const 2)) (i32.const 1)))
@@ -201,7 +206,7 @@
     (block $e1 (loop $l1
       (br_if $e1 (i32.le_s (local.get $k) (i32.const 0)))
       (local.set $sum (f32x4.add (local.get $sum) (v128.load (local.get $ri))))
-      (local.set $ri (i32.add (local.get $ri) (i32.const 16)))
+      (local.set $ri (i32.add (local.get $ri) (local.get $step)))
       (local.set $count (i32.add (local.get $count) (i32.const 1)))
       (local.set $k (i32.sub (local.get $k) (i32.const 1)))
       (br $l1)))
@@ -210,11 +215,11 @@
     (block $e2 (loop $l2
       (br_if $e2 (i32.le_s (local.get $k) (i32.const 0)))
       (local.set $sum (f32x4.add (local.get $sum) (v128.load (local.get $ri))))
-      (local.set $ri (i32.add (local.get $ri) (i32.const 16)))
+      (local.set $ri (i32.add (local.get $ri) (local.get $step)))
       (local.set $count (i32.add (local.get $count) (i32.const 1)))
       (v128.store (local.get $out)
         (f32x4.div (local.get $sum) (f32x4.splat (f32.convert_i32_u (local.get $count)))))
-      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (local.set $out (i32.add (local.get $out) (local.get $step)))
       (local.set $k (i32.sub (local.get $k) (i32.const 1)))
       (br $l2)))
     ;; phase 3: len-win steps of a full window: add the right one, then subtract the left one
@@ -223,10 +228,10 @@
     (block $e3 (loop $l3
       (br_if $e3 (i32.le_s (local.get $k) (i32.const 0)))
       (local.set $sum (f32x4.sub (f32x4.add (local.get $sum) (v128.load (local.get $ri))) (v128.load (local.get $li))))
-      (local.set $ri (i32.add (local.get $ri) (i32.const 16)))
-      (local.set $li (i32.add (local.get $li) (i32.const 16)))
+      (local.set $ri (i32.add (local.get $ri) (local.get $step)))
+      (local.set $li (i32.add (local.get $li) (local.get $step)))
       (v128.store (local.get $out) (f32x4.div (local.get $sum) (local.get $div)))
-      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (local.set $out (i32.add (local.get $out) (local.get $step)))
       (local.set $k (i32.sub (local.get $k) (i32.const 1)))
       (br $l3)))
     ;; phase 4: half-1 subtractions, shrinking window
@@ -234,18 +239,19 @@
     (block $e4 (loop $l4
       (br_if $e4 (i32.le_s (local.get $k) (i32.const 0)))
       (local.set $sum (f32x4.sub (local.get $sum) (v128.load (local.get $li))))
-      (local.set $li (i32.add (local.get $li) (i32.const 16)))
+      (local.set $li (i32.add (local.get $li) (local.get $step)))
       (local.set $count (i32.sub (local.get $count) (i32.const 1)))
       (v128.store (local.get $out)
         (f32x4.div (local.get $sum) (f32x4.splat (f32.convert_i32_u (local.get $count)))))
-      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (local.set $out (i32.add (local.get $out) (local.get $step)))
       (local.set $k (i32.sub (local.get $k) (i32.const 1)))
       (br $l4))))
 
-  ;; box_rows4_picked(inp, len, win, picks, npick, out, stride): box_rows4, but the output at
-  ;; column x is kept only where x is in the sorted list picks[0..npick) (an i32 array; a
-  ;; column may appear more than once): the p-th pick's 4-lane vector goes to
-  ;; out + p*stride bytes. The running sum still visits every column, as it must.
+  ;; box_rows4_picked(inp, len, win, picks, npick, out, stride): box_rows4 on four interleaved
+  ;; rows, but the output at column x is kept only where x is in the sorted list
+  ;; picks[0..npick) (an i32 array; a column may appear more than once): for the p-th pick,
+  ;; lane k (row k) goes to the float32 at out + k*stride + 4p, i.e. into row k of a
+  ;; row-major matrix with one column per pick. The running sum still visits every column.
   (func (export "box_rows4_picked") (param $inp i32) (param $len i32) (param $win i32)
                                     (param $picks i32) (param $npick i32) (param $out i32) (param $stride i32)
     (local $half i32) (local $k i32) (local $count i32) (local $ri i32) (local $li i32)
@@ -313,11 +319,16 @@
   ;; Store v for every pick equal to x from index p on; returns the next pick index.
   (func $store_picks (param $v v128) (param $x i32) (param $p i32) (param $picks i32) (param $npick i32)
                      (param $out i32) (param $stride i32) (result i32)
+    (local $at i32)
     (block $done
       (loop $more
         (br_if $done (i32.ge_s (local.get $p) (local.get $npick)))
         (br_if $done (i32.ne (i32.load (i32.add (local.get $picks) (i32.shl (local.get $p) (i32.const 2)))) (local.get $x)))
-        (v128.store (i32.add (local.get $out) (i32.mul (local.get $p) (local.get $stride))) (local.get $v))
+        (local.set $at (i32.add (local.get $out) (i32.shl (local.get $p) (i32.const 2))))
+        (v128.store32_lane 0 (local.get $at) (local.get $v))
+        (v128.store32_lane 1 (i32.add (local.get $at) (local.get $stride)) (local.get $v))
+        (v128.store32_lane 2 (i32.add (local.get $at) (i32.shl (local.get $stride) (i32.const 1))) (local.get $v))
+        (v128.store32_lane 3 (i32.add (local.get $at) (i32.mul (local.get $stride) (i32.const 3))) (local.get $v))
         (local.set $p (i32.add (local.get $p) (i32.const 1)))
         (br $more)))
     (local.get $p))
@@ -488,4 +499,89 @@
         (local.set $acc (i32.add (local.get $acc) (i32.const 64)))
         (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
         (br $next))))
+
+  ;; ---------------------------------------------------------------------------------------
+  ;; dct16(a, d, dt, t, out): pdq/cpp's dct64To16, B = D A D^T, on a 64x64 float32 matrix a
+  ;; (row-major). d is the 16x64 DCT matrix, dt its transpose (64x16), t room for 16x64
+  ;; floats, out 16x16. Each dot product is accumulated in float32 in the reference's index
+  ;; order k = 0..63, four neighbouring outputs in the four lanes:
+  ;;   T[i][j] = sum_k D[i][k] * A[k][j];  B[i][j] = sum_k T[i][k] * D[j][k] = sum_k T[i][k] * DT[k][j]
+  (func (export "dct16") (param $a i32) (param $d i32) (param $dt i32) (param $t i32) (param $out i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $acc v128)
+    (local.set $i (i32.const 0))
+    (loop $li
+      (local.set $j (i32.const 0))
+      (loop $lj
+        (local.set $acc (v128.const f32x4 0 0 0 0))
+        (local.set $k (i32.const 0))
+        (loop $lk
+          (local.set $acc
+            (f32x4.add (local.get $acc)
+              (f32x4.mul
+                (f32x4.splat (f32.load (i32.add (local.get $d) (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 6)) (local.get $k)) (i32.const 2)))))
+                (v128.load (i32.add (local.get $a) (i32.shl (i32.add (i32.shl (local.get $k) (i32.const 6)) (local.get $j)) (i32.const 2)))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $lk (i32.lt_s (local.get $k) (i32.const 64))))
+        (v128.store (i32.add (local.get $t) (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 6)) (local.get $j)) (i32.const 2)))
+          (local.get $acc))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br_if $lj (i32.lt_s (local.get $j) (i32.const 64))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $li (i32.lt_s (local.get $i) (i32.const 16))))
+    (local.set $i (i32.const 0))
+    (loop $mi
+      (local.set $j (i32.const 0))
+      (loop $mj
+        (local.set $acc (v128.const f32x4 0 0 0 0))
+        (local.set $k (i32.const 0))
+        (loop $mk
+          (local.set $acc
+            (f32x4.add (local.get $acc)
+              (f32x4.mul
+                (f32x4.splat (f32.load (i32.add (local.get $t) (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 6)) (local.get $k)) (i32.const 2)))))
+                (v128.load (i32.add (local.get $dt) (i32.shl (i32.add (i32.shl (local.get $k) (i32.const 4)) (local.get $j)) (i32.const 2)))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $mk (i32.lt_s (local.get $k) (i32.const 64))))
+        (v128.store (i32.add (local.get $out) (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 4)) (local.get $j)) (i32.const 2)))
+          (local.get $acc))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br_if $mj (i32.lt_s (local.get $j) (i32.const 16))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $mi (i32.lt_s (local.get $i) (i32.const 16)))))
+
+  ;; vpass_row(src, sstride, coefs, n, dst, w): one output row of Pillow's vertical 8-bit
+  ;; LANCZOS pass: dst[x] = clip8((2^21 + sum_t src[t*sstride + x] * coefs[t]) >> 22) for
+  ;; x < w rounded up to 16 (coefs: n int32 fixed-point coefficients; the sums are int32
+  ;; as in Pillow). Bytes past w are garbage that the next row, or the slack, absorbs.
+  (func (export "vpass_row") (param $src i32) (param $sstride i32) (param $coefs i32) (param $n i32)
+                             (param $dst i32) (param $w i32)
+    (local $x i32) (local $t i32) (local $p i32) (local $kv v128) (local $q v128) (local $v v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (block $xdone
+      (loop $xnext
+        (br_if $xdone (i32.ge_s (local.get $x) (local.get $w)))
+        (local.set $a0 (v128.const i32x4 0x200000 0x200000 0x200000 0x200000))
+        (local.set $a1 (local.get $a0)) (local.set $a2 (local.get $a0)) (local.set $a3 (local.get $a0))
+        (local.set $p (i32.add (local.get $src) (local.get $x)))
+        (local.set $t (i32.const 0))
+        (block $tdone
+          (loop $tnext
+            (br_if $tdone (i32.ge_s (local.get $t) (local.get $n)))
+            (local.set $kv (i32x4.splat (i32.load (i32.add (local.get $coefs) (i32.shl (local.get $t) (i32.const 2))))))
+            (local.set $v (v128.load (local.get $p)))
+            (local.set $q (i16x8.extend_low_i8x16_u (local.get $v)))
+            (local.set $a0 (i32x4.add (local.get $a0) (i32x4.mul (i32x4.extend_low_i16x8_u (local.get $q)) (local.get $kv))))
+            (local.set $a1 (i32x4.add (local.get $a1) (i32x4.mul (i32x4.extend_high_i16x8_u (local.get $q)) (local.get $kv))))
+            (local.set $q (i16x8.extend_high_i8x16_u (local.get $v)))
+            (local.set $a2 (i32x4.add (local.get $a2) (i32x4.mul (i32x4.extend_low_i16x8_u (local.get $q)) (local.get $kv))))
+            (local.set $a3 (i32x4.add (local.get $a3) (i32x4.mul (i32x4.extend_high_i16x8_u (local.get $q)) (local.get $kv))))
+            (local.set $p (i32.add (local.get $p) (local.get $sstride)))
+            (local.set $t (i32.add (local.get $t) (i32.const 1)))
+            (br $tnext)))
+        (v128.store (i32.add (local.get $dst) (local.get $x))
+          (i8x16.narrow_i16x8_u
+            (i16x8.narrow_i32x4_s (i32x4.shr_s (local.get $a0) (i32.const 22)) (i32x4.shr_s (local.get $a1) (i32.const 22)))
+            (i16x8.narrow_i32x4_s (i32x4.shr_s (local.get $a2) (i32.const 22)) (i32x4.shr_s (local.get $a3) (i32.const 22)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (br $xnext))))
 )

@@ -474,7 +474,7 @@ export const BLOCK_ROWS = 8;
 
 // The 16x64 DCT matrix of pdqhashing.cpp: f32(f32(sqrt(2/64)) * cos((pi/2/64)*(i+1)*(2j+1))),
 // the product taken in float64 (float times double) and then stored as float.
-const DCT_MATRIX = (() => {
+export const DCT_MATRIX = (() => {
   const m = new Float32Array(16 * 64);
   const scale = f32(Math.sqrt(2.0 / 64));
   for (let i = 0; i < 16; i++) {
@@ -693,15 +693,16 @@ export function pdqTooSmallResult() {
 
 /**
  * PdqStream.finish()'s result from the filtered 64x64 grids (the image's, then one per crop
- * fraction in `keeps`) and, for an exactly 64x64 image, its unfiltered luma `raw64`.
+ * fraction in `keeps`) and, for an exactly 64x64 image, its unfiltered luma `raw64`. `dct`
+ * is pdqDct16 or an exact equivalent (the WebAssembly engine passes its own).
  */
-export function pdqResultFromGrids([filtered, ...cropGrids], keeps, raw64 = null) {
+export function pdqResultFromGrids([filtered, ...cropGrids], keeps, raw64 = null, dct = pdqDct16) {
   const dihedralQuality = pdqQuality(filtered);
-  const B = pdqDct16(filtered);
+  const B = dct(filtered);
   const dihedral = dihedralDcts(B).map(pdqHexFromDct);
   const crops = cropGrids.map((a64, i) => ({
     crop: keeps[i],
-    pdq: pdqHexFromDct(pdqDct16(a64)),
+    pdq: pdqHexFromDct(dct(a64)),
     quality: pdqQuality(a64),
   }));
   if (!raw64) {
@@ -709,7 +710,7 @@ export function pdqResultFromGrids([filtered, ...cropGrids], keeps, raw64 = null
   }
   // compute(): 64x64 luma is used directly.
   const quality = pdqQuality(raw64);
-  const pdq = pdqHexFromDct(pdqDct16(raw64));
+  const pdq = pdqHexFromDct(dct(raw64));
   return { pdq, quality, dihedral, dihedralQuality, crops };
 }
 

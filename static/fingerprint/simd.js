@@ -17,15 +17,15 @@
 
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
 import {
+  DCT_MATRIX,
   PDQ_MIN_DIM,
   cropBoxes,
   jaroszWindow,
   pdqResultFromGrids,
   pdqTooSmallResult,
-  sampleGrids,
   samplingPlan,
 } from './pdq.js';
-import { lanczosCoeffs, pillow13VerticalFirst, mergeResizeParts } from './resize.js';
+import { lanczosCoeffs, pillow13VerticalFirst } from './resize.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const SLACK = 64; // bytes after every buffer: vector loads and stores may run past a row
@@ -169,6 +169,7 @@ class SimdEngine {
       const wc = jaroszWindow(H);
       const ringRows = wc + 5; // rows r-wc .. r+3 are alive while a block is filtered
       const Hp = roundUp(H, 4);
+      const Pp = roundUp(plan.pickCols.length, 4);
       p = {
         crops,
         plan,
@@ -185,7 +186,17 @@ class SimdEngine {
         c1: arena.alloc(4 * Wp * 4),
         ci: arena.alloc(16 * Wp),
         picks: arena.alloc(plan.pickCols.length * 4),
-        mid: arena.alloc(plan.pickCols.length * Hp * 4),
+        Pp,
+        // second row pass at the picked columns (row-major, one column per pick), then the
+        // last column pass over all of it; the grids sample their 64x64 values from that
+        mid: arena.alloc(Hp * Pp * 4),
+        col: arena.alloc(Hp * Pp * 4),
+        // the DCT matrix, its transpose, and room for one grid, the DCT's middle and result
+        dm: arena.alloc(16 * 64 * 4),
+        dmt: arena.alloc(64 * 16 * 4),
+        grid: arena.alloc(64 * 64 * 4),
+        dtmp: arena.alloc(16 * 64 * 4),
+        dout: arena.alloc(16 * 16 * 4),
         raw64: W === 64 && H === 64 ? new Float32Array(4096) : null,
         count: 0,
         c1Rows: 0,
@@ -210,6 +221,10 @@ class SimdEngine {
         r.open = 0;
       } else {
         r.tmp = arena.alloc((H + 4) * outW);
+        if (needV) {
+          r.coefs = arena.alloc(outH * r.vc.ksize * 4);
+          r.out = arena.alloc((outH + 1) * outW);
+        }
       }
       return r;
     });
@@ -219,10 +234,14 @@ class SimdEngine {
     for (const r of resizers) {
       if (r.h) writeHorizontal(r.h, buffer);
       if (r.verticalFirst) new Int32Array(buffer, r.acc, r.outH * Wg).fill(0);
+      if (r.coefs) new Int32Array(buffer, r.coefs, r.outH * r.vc.ksize).set(r.vc.kk); // exact integers
     }
     if (p) {
       new Int32Array(buffer, p.picks, p.P).set(p.plan.pickCols);
       new Float32Array(buffer, p.sums, Wp).fill(0);
+      new Float32Array(buffer, p.dm, 16 * 64).set(DCT_MATRIX);
+      const dmt = new Float32Array(buffer, p.dmt, 64 * 16);
+      for (let i = 0; i < 16; i++) for (let k = 0; k < 64; k++) dmt[k * 16 + i] = DCT_MATRIX[i * 64 + k];
     }
 
     for (let y = 0; y < H; y += 4) {
@@ -249,7 +268,7 @@ class SimdEngine {
     const row = (r) => luma + Math.min(r, n - 1) * W * 4;
     if (p.raw64) p.raw64.set(new Float32Array(buffer, luma, n * 64), y * 64);
     k.interleave4(row(0), row(1), row(2), row(3), p.li, W);
-    k.box_rows4(p.li, p.ri, W, p.wr);
+    k.box_rows4(p.li, p.ri, W, p.wr, 16);
     const slot = (r) => p.ring + ((y + Math.min(r, n - 1)) % p.ringRows) * Wp * 4;
     k.deinterleave4(p.ri, slot(0), slot(1), slot(2), slot(3), W);
     for (let r = 0; r < n; r++) this._columnStep(p, W, y + r);
@@ -282,7 +301,7 @@ class SimdEngine {
     const row = (r) => p.c1 + Math.min(r, p.c1Rows - 1) * Wp * 4;
     this.k.interleave4(row(0), row(1), row(2), row(3), p.ci, W);
     // Lanes beyond the last row land in mid's padding rows (Hp >= H), never read.
-    this.k.box_rows4_picked(p.ci, W, p.wr, p.picks, p.P, p.mid + p.rowOut * 4, p.Hp * 4);
+    this.k.box_rows4_picked(p.ci, W, p.wr, p.picks, p.P, p.mid + p.rowOut * p.Pp * 4, p.Pp * 4);
     p.rowOut += 4;
     p.c1Rows = 0;
   }
@@ -297,9 +316,27 @@ class SimdEngine {
       if (++p.c1Rows === 4) this._flush(p, W);
     }
     this._flush(p, W);
-    const mid = new Float32Array(buffer, p.mid, p.P * p.Hp);
-    const grids = sampleGrids(p.plan.grids, H, p.wc, (c) => mid.subarray(c * p.Hp, c * p.Hp + H));
-    return pdqResultFromGrids(grids, p.crops.map(([keep]) => keep), p.raw64);
+    // The last column pass, four picked columns at a time, over every row (its float32
+    // running sum needs them all); then each grid reads its 64 rows of its 64 columns.
+    const k = this.k;
+    const rowBytes = p.Pp * 4;
+    for (let g = 0; g < p.Pp; g += 4) k.box_rows4(p.mid + g * 4, p.col + g * 4, H, p.wc, rowBytes);
+    const col = new Float32Array(buffer, p.col, H * p.Pp);
+    const grids = p.plan.grids.map(({ rows, at }) => {
+      const out = new Float32Array(64 * 64);
+      for (let ii = 0; ii < 64; ii++) {
+        const o = rows[ii] * p.Pp;
+        for (let jj = 0; jj < 64; jj++) out[ii * 64 + jj] = col[o + at[jj]];
+      }
+      return out;
+    });
+    const grid = new Float32Array(buffer, p.grid, 4096);
+    const dct = (a64) => {
+      grid.set(a64);
+      k.dct16(p.grid, p.dm, p.dmt, p.dtmp, p.dout);
+      return new Float32Array(buffer, p.dout, 256).slice();
+    };
+    return pdqResultFromGrids(grids, p.crops.map(([keep]) => keep), p.raw64, dct);
   }
 
   _resizeBlock(r, W, y, n, gray) {
@@ -341,8 +378,13 @@ class SimdEngine {
       }
       return new Uint8Array(buffer, r.out, r.outH * r.outW).slice();
     }
-    const rows = new Uint8Array(buffer, r.tmp, H * r.outW);
-    // The vertical pass on outW columns is small: resize.js does it from the kept rows.
-    return mergeResizeParts([{ y0: 0, y1: H, rows }], W, H, r.outW, r.outH).slice();
+    if (!r.needV) return new Uint8Array(buffer, r.tmp, H * r.outW).slice();
+    // The vertical pass over the kept rows, one output row per call.
+    const { ksize, bounds } = r.vc;
+    for (let yy = 0; yy < r.outH; yy++) {
+      k.vpass_row(r.tmp + bounds[2 * yy] * r.outW, r.outW, r.coefs + yy * ksize * 4, bounds[2 * yy + 1],
+        r.out + yy * r.outW, r.outW);
+    }
+    return new Uint8Array(buffer, r.out, r.outH * r.outW).slice();
   }
 }
