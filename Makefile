@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint pytest jstest bench clean
+.PHONY: run test install install-dev lint pytest jstest wasm bench clean
 
 # The stamp files make re-runs cheap: pip only runs again when pyproject.toml changes.
 $(BIN)/python:
@@ -38,8 +38,13 @@ run: install
 lint: install-dev
 	$(BIN)/ruff check .
 
-jstest:
+jstest: node_modules/.installed
 	node --test tests/js/
+
+# Reassemble static/fingerprint/kernels-wasm.js after editing kernels.wat (tests/js checks
+# that the committed binary is what the text assembles to).
+wasm: node_modules/.installed
+	node tools/build-wasm.mjs
 
 pytest: install-dev
 	$(BIN)/pytest

@@ -1,26 +1,38 @@
-// Benchmark of the pure-JS fingerprint core (static/fingerprint/) on decoded pixels.
+// Benchmark of the fingerprint core (static/fingerprint/) on decoded pixels, both engines:
+// the WebAssembly SIMD one (simd.js + kernels.wat) and the pure-JS one, side by side.
 //
 //   node bench/fingerprint_core_bench.mjs [--width 4000] [--height 3000] [--runs 5]
-//        [--python .venv/bin/python | --python none] [--no-workers] [--helper-share 0.85]
+//        [--engine both|wasm|js] [--python .venv/bin/python | --python none] [--no-workers]
+//        [--helper-share 0.85]
+//
+// --engine picks what is timed (default both); the engine is always passed explicitly, since
+// fingerprintPixels' default ('auto') is whichever defaultEngine() picks here.
 //
 // Prints, for a synthetic RGBA image (12 megapixels by default, decode excluded):
-//   * cold (first call, JIT warming up) and warm timings of fingerprintPixels;
-//   * each signal on its own: PDQ (+ quality + dihedral), phash, dhash, ahash;
-//   * the two-worker split as the browser does it (worker A: grey rows for B, then PDQ + the
-//     first rows of imagehash; worker B: the remaining imagehash rows from the grey values);
+//   * which engine defaultEngine() picks, and what compiling the WebAssembly module costs;
+//   * WebAssembly engine: cold (first call) and warm timings of fingerprintPixels;
+//   * JS engine: cold (first call, JIT warming up) and warm timings of fingerprintPixels, then
+//     each signal on its own: PDQ (+ quality + dihedral), phash, dhash, ahash, and the
+//     two-worker split as the browser runs it on the JS engine (worker A: grey rows for B,
+//     then PDQ + the first rows of imagehash; worker B: the remaining imagehash rows from the
+//     grey values) - these call JS-only functions, so they are JS engine figures;
+//   * whether the two engines give deepEqual results (the exit status is 1 if any check fails);
 //   * MD5 / SHA-256 throughput (streamed in 1 MiB chunks);
-//   * peak memory (max RSS) relative to the size of the decoded image;
+//   * peak memory (max RSS) of one fingerprintPixels call relative to the size of the decoded
+//     image, for each engine (the second one in a fresh child process: max RSS never falls);
 //   * when a Python with pdqhash/imagehash is available: the reference timings on the same
-//     pixels, whether the results are identical, and the speed ratio.
+//     pixels, whether each engine's results are identical to them, and the speed ratios.
 // Timings on a shared machine are noisy: the minimum and the median of the runs are shown.
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 
 import {
+  defaultEngine,
   fingerprintPixels,
   pdqFromPixels,
   imagehashFromPixels,
@@ -31,6 +43,7 @@ import {
 } from '../static/fingerprint/pixels.js';
 import { MD5 } from '../static/fingerprint/md5.js';
 import { SHA256 } from '../static/fingerprint/sha256.js';
+import { simdUnavailableReason } from '../static/fingerprint/simd.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -38,7 +51,10 @@ const ROOT = path.resolve(HERE, '..');
 // ---------------------------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const args = { width: 4000, height: 3000, runs: 5, python: undefined, workers: true, helperShare: 0.85 };
+  const args = {
+    width: 4000, height: 3000, runs: 5, engine: 'both', python: undefined, workers: true, helperShare: 0.85,
+    memoryProbe: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--width') args.width = Number(argv[++i]);
@@ -47,8 +63,11 @@ function parseArgs(argv) {
     else if (a === '--python') args.python = argv[++i];
     else if (a === '--no-workers') args.workers = false;
     else if (a === '--helper-share') args.helperShare = Number(argv[++i]);
+    else if (a === '--engine') args.engine = argv[++i];
+    else if (a === '--memory-probe') args.memoryProbe = argv[++i]; // internal: see memoryProbe()
     else throw new Error(`unknown argument ${a}`);
   }
+  if (!['both', 'wasm', 'js'].includes(args.engine)) throw new Error(`--engine must be both, wasm or js, not ${args.engine}`);
   if (args.python === undefined) {
     const venv = path.join(ROOT, '.venv', 'bin', 'python');
     args.python = existsSync(venv) ? venv : 'none';
@@ -114,7 +133,17 @@ function time(runs, fn) {
 
 const fmt = (ms) => `${ms.toFixed(0).padStart(5)} ms`;
 const mib = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
-const maxRssBytes = () => process.resourceUsage().maxRSS * 1024;
+// Linux's VmHWM rather than getrusage's maxRSS: the latter carries over, through exec, the
+// RSS of the process we were forked from (the whole benchmark, for the memory probe's child).
+function maxRssBytes() {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
 
 function row(label, t) {
   console.log(`  ${label.padEnd(46)} min ${fmt(t.min)}   median ${fmt(t.median)}`);
@@ -199,45 +228,136 @@ print(json.dumps({"pdq": bits_hex(pdq_bits), "pdq_quality": int(q),
   }
 }
 
+const RESULT_FIELDS = ['pdq', 'pdq_quality', 'pdq_dihedral', 'phash', 'dhash', 'ahash']; // what Python gives too
+const ENGINE_LABEL = { wasm: 'WebAssembly engine', js: 'JS engine' };
+
+/** Which top-level fields of two fingerprintPixels results differ. */
+function differingFields(a, b) {
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !isDeepStrictEqual(a[k], b[k]));
+}
+
+/** Max RSS around one engine's first fingerprintPixels call, from a fresh process. */
+function memoryProbe(args, engine) {
+  // Max RSS is a high-water mark: once one engine has run in a process, another engine's
+  // smaller peak cannot be seen there, so the second engine is measured in a child that
+  // does only what the main process did before its first call (see maxRssBytes).
+  const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--memory-probe', engine,
+    '--width', String(args.width), '--height', String(args.height), '--python', 'none'],
+  { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (out.status !== 0) return { error: (out.stderr || out.error?.message || 'failed').trim().split('\n').pop() };
+  return JSON.parse(out.stdout);
+}
+
+function printMemory(label, m) {
+  console.log(`  ${label}: before the image ${mib(m.rssStart)}, with the image ${mib(m.rssImage)}, ` +
+    `after one fingerprintPixels ${mib(m.rssFirst)}`);
+  const copies = (m.rssFirst - m.rssStart) / m.imageBytes;
+  console.log(`    one call: the image plus ${mib(m.rssFirst - m.rssImage)} ` +
+    `(buffers, compiled code, heap) = ${copies.toFixed(2)} x the decoded image (goal: <= 3)`);
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.memoryProbe) {
+    const rssStart = maxRssBytes();
+    const image = syntheticImage(args.width, args.height);
+    const rssImage = maxRssBytes();
+    defaultEngine();
+    fingerprintPixels(image, { engine: args.memoryProbe });
+    console.log(JSON.stringify({ rssStart, rssImage, rssFirst: maxRssBytes(), imageBytes: image.data.length }));
+    return;
+  }
+  const failures = [];
+  const fail = (msg) => {
+    failures.push(msg);
+    console.log(`  FAILED: ${msg}`);
+  };
   const rssStart = maxRssBytes();
   const image = syntheticImage(args.width, args.height);
   const imageBytes = image.data.length;
   const rssImage = maxRssBytes();
   const mp = (args.width * args.height) / 1e6;
   console.log(`fingerprint core benchmark: ${args.width}x${args.height} RGBA (${mp.toFixed(1)} MP, ${mib(imageBytes)}), ` +
-    `node ${process.version}, ${args.runs} warm runs`);
+    `node ${process.version}, ${args.runs} warm runs, engine ${args.engine}`);
   console.log(`${cpus().length} CPUs, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')} ` +
     '(other work on the machine inflates the medians; the minimum is the better estimate)');
 
-  console.log('\nsingle thread');
-  const cold = time(1, () => fingerprintPixels(image));
-  const rssFirst = maxRssBytes();
-  row('fingerprintPixels, first call (cold JIT)', cold);
-  const all = time(args.runs, () => fingerprintPixels(image));
-  row('fingerprintPixels (all perceptual signals)', all);
-  const pdq = time(args.runs, () => pdqFromPixels(image));
-  row('PDQ + quality + 8 dihedral (pdqFromPixels)', pdq);
-  const ih = time(args.runs, () => imagehashFromPixels(image));
-  row('phash + dhash + ahash (imagehashFromPixels)', ih);
-  for (const name of ['phash', 'dhash', 'ahash']) {
-    row(`${name} alone`, time(args.runs, () => imagehashFromPixels(image, { signals: [name] })));
+  // The first defaultEngine() compiles and instantiates the module; timed apart so that the
+  // cold figure below is the first image's cost in a worker that already has the engine.
+  const t0 = performance.now();
+  const picked = defaultEngine();
+  const compileMs = performance.now() - t0;
+  console.log(`\ndefaultEngine() picks '${picked}' here (what fingerprintPixels uses without an engine option)`);
+  // WebAssembly engine first: its cold call is what a fresh worker pays on its first image,
+  // so it should not find the shared JavaScript (DCT, quality, hash bits) already optimised.
+  let engines = args.engine === 'both' ? ['wasm', 'js'] : [args.engine];
+  if (picked === 'wasm') {
+    console.log(`  compiling + instantiating the WebAssembly module took ${compileMs.toFixed(1)} ms` +
+      (engines.includes('wasm') ? ' (not in the cold figure)' : ''));
+  } else if (engines.includes('wasm')) {
+    fail(`WebAssembly engine unavailable here: ${simdUnavailableReason()}`);
+    engines = engines.filter((e) => e !== 'wasm');
+    if (!engines.length) {
+      process.exitCode = 1;
+      return;
+    }
+  }
+
+  const single = {}; // engine -> {cold, all}, the fingerprintPixels timings
+  let rssFirst = null;
+  let pdq = null;
+  for (const engine of engines) {
+    if (engine === 'wasm') {
+      console.log("\nWebAssembly engine, single thread (fingerprintPixels, engine: 'wasm')");
+      single.wasm = { cold: time(1, () => fingerprintPixels(image, { engine: 'wasm' })) };
+      rssFirst ??= maxRssBytes();
+      row('fingerprintPixels, first call (cold)', single.wasm.cold);
+      single.wasm.all = time(args.runs, () => fingerprintPixels(image, { engine: 'wasm' }));
+      row('fingerprintPixels (all perceptual signals)', single.wasm.all);
+    } else {
+      console.log("\nJS engine, single thread (fingerprintPixels, engine: 'js'; the parts are JS-only functions)");
+      single.js = { cold: time(1, () => fingerprintPixels(image, { engine: 'js' })) };
+      rssFirst ??= maxRssBytes();
+      row('fingerprintPixels, first call (cold JIT)', single.js.cold);
+      single.js.all = time(args.runs, () => fingerprintPixels(image, { engine: 'js' }));
+      row('fingerprintPixels (all perceptual signals)', single.js.all);
+      pdq = time(args.runs, () => pdqFromPixels(image));
+      row('PDQ + quality + 8 dihedral (pdqFromPixels)', pdq);
+      const ih = time(args.runs, () => imagehashFromPixels(image));
+      row('phash + dhash + ahash (imagehashFromPixels)', ih);
+      for (const name of ['phash', 'dhash', 'ahash']) {
+        row(`${name} alone`, time(args.runs, () => imagehashFromPixels(image, { signals: [name] })));
+      }
+    }
   }
   const rssSingle = maxRssBytes();
 
+  console.log('\nchecks');
+  // The engine keeps its memory from call to call: a first call and a later one must agree.
+  for (const engine of engines) {
+    const same = isDeepStrictEqual(single[engine].cold.result, single[engine].all.result);
+    console.log(`  ${ENGINE_LABEL[engine]}: first call and warm runs give the same result: ${same}`);
+    if (!same) fail(`${ENGINE_LABEL[engine]}: first call and warm runs differ in ${differingFields(single[engine].cold.result, single[engine].all.result).join(', ')}`);
+  }
+  if (single.wasm && single.js) {
+    const same = isDeepStrictEqual(single.wasm.all.result, single.js.all.result);
+    console.log(`  WebAssembly engine result deepEqual to the JS engine's: ${same}`);
+    if (!same) fail(`the WebAssembly and JS engines give different results (${differingFields(single.wasm.all.result, single.js.all.result).join(', ')})`);
+  }
+
   let par = null;
-  if (args.workers) {
+  if (args.workers && single.js) {
     // The browser's split (worker.js HELPER_SHARE): the helper takes this share of the rows.
     const split = Math.max(1, Math.min(args.height - 1, Math.round(args.height * (1 - args.helperShare))));
     par = await runWorkers(image, split, args.runs);
-    console.log(`\ntwo workers (A: PDQ + imagehash rows 0..${split}, B: imagehash rows ${split}..${args.height})`);
+    console.log(`\nJS engine, two workers (A: PDQ + imagehash rows 0..${split}, B: imagehash rows ${split}..${args.height})`);
     row('wall time, first call (cold JIT)', { min: par.first.wall, median: par.first.wall });
     row('wall time, all perceptual signals', par.warm);
     row('  worker A busy', par.a);
     row('  worker B busy', par.b);
-    const same = JSON.stringify(par.result) === JSON.stringify(all.result);
-    console.log(`  same fingerprints as single thread: ${same}`);
+    const same = isDeepStrictEqual(par.result, single.js.all.result);
+    console.log(`  same fingerprints as the JS engine single thread: ${same}`);
+    if (!same) fail(`the two-worker split differs from the JS engine single thread in ${differingFields(par.result, single.js.all.result).join(', ')}`);
   }
 
   console.log('\nfile hashes (1 MiB chunks, 64 MiB of data)');
@@ -252,16 +372,24 @@ async function main() {
     console.log(`  ${name.padEnd(8)} ${(64 / (t.min / 1000)).toFixed(0).padStart(5)} MiB/s (best of 3)`);
   }
 
-  console.log('\nmemory (max RSS of this process)');
-  console.log(`  before the image ${mib(rssStart)}, with the image ${mib(rssImage)}, ` +
-    `after one fingerprintPixels ${mib(rssFirst)}, after all single-thread runs ${mib(rssSingle)}`);
-  const copies = (rssFirst - rssStart) / imageBytes;
-  console.log(`  one fingerprintPixels call: the image plus ${mib(rssFirst - rssImage)} ` +
-    `(typed arrays, JIT code, heap) = ${copies.toFixed(2)} x the decoded image (goal: <= 3)`);
+  console.log('\nmemory (max RSS)');
+  printMemory(`${ENGINE_LABEL[engines[0]]}, this process`, { rssStart, rssImage, rssFirst, imageBytes });
+  for (const engine of engines.slice(1)) {
+    const m = memoryProbe(args, engine);
+    if (m.error) console.log(`  ${ENGINE_LABEL[engine]}, fresh process: not measured: ${m.error}`);
+    else printMemory(`${ENGINE_LABEL[engine]}, fresh process`, m);
+  }
+  console.log(`  this process after all single-thread runs: ${mib(rssSingle)}`);
 
-  console.log('\nfingerprints (single thread):');
-  console.log(`  pdq ${all.result.pdq} (quality ${all.result.pdq_quality})`);
-  console.log(`  phash ${all.result.phash}  dhash ${all.result.dhash}  ahash ${all.result.ahash}`);
+  const shown = [];
+  for (const engine of engines) {
+    const r = single[engine].all.result;
+    if (shown.some((s) => isDeepStrictEqual(s, r))) continue; // identical: printed once
+    shown.push(r);
+    console.log(`\nfingerprints (${engines.filter((e) => isDeepStrictEqual(single[e].all.result, r)).map((e) => ENGINE_LABEL[e]).join(', ')}):`);
+    console.log(`  pdq ${r.pdq} (quality ${r.pdq_quality})`);
+    console.log(`  phash ${r.phash}  dhash ${r.dhash}  ahash ${r.ahash}`);
+  }
 
   console.log(`\nload average at the end ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   if (args.python && args.python !== 'none') {
@@ -270,20 +398,34 @@ async function main() {
     if (ref.error) {
       console.log(`  not run: ${ref.error}`);
     } else {
-      const fields = ['pdq', 'pdq_quality', 'pdq_dihedral', 'phash', 'dhash', 'ahash'];
-      const identical = fields.every((f) => JSON.stringify(ref[f]) === JSON.stringify(all.result[f]));
       console.log(`  pdqhash.compute          min ${fmt(ref.pdq_ms[0])}   median ${fmt(ref.pdq_ms[1])}`);
       console.log(`  pdqhash.compute_dihedral min ${fmt(ref.dihedral_ms[0])}   median ${fmt(ref.dihedral_ms[1])}`);
       console.log(`  imagehash phash+dhash+ahash min ${fmt(ref.imagehash_ms[0])}   median ${fmt(ref.imagehash_ms[1])}`);
-      console.log(`  results bit-identical to ours: ${identical}`);
-      const ratio = (theirs, ours) => `${(theirs / ours).toFixed(2)}x`;
-      console.log('  speed ratio pdqhash.compute time / our time (goal >= 2), min vs min and median vs median:');
-      console.log(`    all signals, single thread   ${ratio(ref.pdq_ms[0], all.min)} / ${ratio(ref.pdq_ms[1], all.median)}`);
-      if (par) {
-        console.log(`    all signals, two workers     ${ratio(ref.pdq_ms[0], par.warm.min)} / ${ratio(ref.pdq_ms[1], par.warm.median)}`);
+      for (const engine of engines) {
+        const r = single[engine].all.result;
+        const differ = RESULT_FIELDS.filter((f) => !isDeepStrictEqual(ref[f], r[f]));
+        console.log(`  ${ENGINE_LABEL[engine]} results bit-identical to the references: ${!differ.length}`);
+        if (differ.length) fail(`${ENGINE_LABEL[engine]} differs from pdqhash/imagehash in ${differ.join(', ')}`);
       }
-      console.log(`    PDQ alone, single thread     ${ratio(ref.pdq_ms[0], pdq.min)} / ${ratio(ref.pdq_ms[1], pdq.median)}`);
+      const both = [ref.pdq_ms[0] + ref.imagehash_ms[0], ref.pdq_ms[1] + ref.imagehash_ms[1]];
+      const ratio = (theirs, ours) => `${(theirs / ours).toFixed(2)}x`.padStart(6);
+      const ratios = (theirs, t) => `${ratio(theirs[0], t.min)} / ${ratio(theirs[1], t.median)}`;
+      console.log(`${'  speed ratios, min vs min / median vs median'.padEnd(51)}${'pdqhash / ours'.padEnd(19)}(pdqhash + imagehash) / ours`);
+      const line = (label, t, withImagehash = true) =>
+        console.log(`    ${label.padEnd(46)} ${ratios(ref.pdq_ms, t)}    ${withImagehash ? ratios(both, t) : '     -'}`);
+      if (single.wasm) line('all signals, WebAssembly engine, single thread', single.wasm.all);
+      if (single.js) line('all signals, JS engine, single thread', single.js.all);
+      if (par) line('all signals, JS engine, two workers', par.warm);
+      if (pdq) line('PDQ alone, JS engine, single thread', pdq, false);
+      console.log('  legend: Python time / our time, above 1x we are faster (goal: pdqhash / ours >= 2); ' +
+        'pdqhash = pdqhash.compute, one PDQ (ours adds dihedral + crops); imagehash = phash + dhash + ahash');
     }
+  }
+
+  if (failures.length) {
+    console.log(`\nFAILED (${failures.length}):`);
+    for (const f of failures) console.log(`  ${f}`);
+    process.exitCode = 1;
   }
 }
 
