@@ -112,9 +112,19 @@ function helperPart(width, height, y0, y1, gray) {
  */
 async function hashPixels(decoded, options) {
   const engine = options.engine || 'auto';
-  if (engine !== 'js' && simdEngine()) return { ...fingerprintPixels(decoded, { engine: 'wasm' }), engine: 'wasm', threads: 1 };
+  let fallback;
+  if (engine !== 'js' && simdEngine()) {
+    try {
+      return { ...fingerprintPixels(decoded, { engine: 'wasm' }), engine: 'wasm', threads: 1 };
+    } catch (e) {
+      // A survivor's file must not fail because the fast path did (say the device refused to
+      // grow WebAssembly memory): the JavaScript engine gives the same fingerprints.
+      if (engine === 'wasm') throw e;
+      fallback = String((e && e.message) || e);
+    }
+  }
   if (engine === 'wasm') throw new Error(`WebAssembly SIMD engine unavailable: ${simdUnavailableReason()}`);
-  return { ...(await hashPixelsJs(decoded, options)), engine: 'js' };
+  return { ...(await hashPixelsJs(decoded, options)), engine: 'js', engineFallback: fallback };
 }
 
 /** The JavaScript engine, on two threads when the device has them; same result. */
@@ -249,7 +259,7 @@ async function fingerprintImage(id, file, format, options) {
     orientation: decoded.orientation,
     warnings: [...decoded.warnings, ...p.warnings],
     signals: null,
-    timings: { readMs: t1 - t0, decodeMs: t2 - t1, hashMs: t3 - t2, totalMs: t3 - t0, decoder: decoded.decoder, engine: p.engine, threads: p.threads, ownMs: p.ownMs, helperMs: p.helperMs },
+    timings: { readMs: t1 - t0, decodeMs: t2 - t1, hashMs: t3 - t2, totalMs: t3 - t0, decoder: decoded.decoder, engine: p.engine, engineFallback: p.engineFallback, threads: p.threads, ownMs: p.ownMs, helperMs: p.helperMs },
   };
   result.signals = imageSignals(result);
   return result;

@@ -126,3 +126,30 @@ def test_the_page_itself_still_allows_no_webassembly(fp):
     # but not from WebAssembly compilation checks in the page's realm.
     assert result == "refused"
     fp.errors.clear()
+
+
+def test_a_failing_webassembly_run_falls_back_instead_of_failing_the_file(fp):
+    """The fast engine failing on one file (say a phone refusing to grow its memory) must not
+    cost the survivor that file: the worker hashes it with the JavaScript engine."""
+
+    def failing_engine(route):
+        response = route.fetch()
+        body = response.text()
+        marker = "run({ width: W, height: H, data }, sizes) {"
+        assert marker in body
+        body = body.replace(marker, marker + " throw new RangeError('WebAssembly.Memory.grow(): test refusal');")
+        route.fulfill(response=response, body=body)
+
+    fp.page.route("**/static/fingerprint/simd*.js", failing_engine)
+    data = FILES["odd-size.png"]
+    out = fp.fingerprint(data, "odd-size.png")
+    assert out["ok"], out
+    timings = out["result"]["timings"]
+    assert timings["engine"] == "js"
+    assert "test refusal" in timings["engineFallback"]
+    ref = corpus.reference(data)
+    assert {f: out["result"][f] for f in FIELDS} == {f: getattr(ref, f) for f in FIELDS}
+    # Asking for the WebAssembly engine by name still reports the failure.
+    forced = fp.fingerprint(data, "odd-size.png", engine="wasm")
+    assert forced["ok"] is False and forced["code"] == "internal"
+    assert "test refusal" in (forced.get("detail") or "")
