@@ -23,21 +23,12 @@ from PIL import Image, ImageOps
 
 from hashbank.fingerprints.pdq import bits_to_hex
 from tests.browser import fingerprint_corpus as corpus
-from tests.browser.fingerprint_page import FingerprintPage
 
 pytestmark = pytest.mark.browser
 
 LOSSLESS = corpus.lossless_files()
 JPEGS = corpus.jpeg_files()
 FIELDS = ["pdq", "pdq_quality", "pdq_dihedral", "phash", "dhash", "ahash", "md5", "sha256", "width", "height"]
-
-
-@pytest.fixture
-def fp(live_server, recorded_page):
-    page = FingerprintPage(recorded_page.page, live_server.url)
-    yield page
-    assert page.errors == []
-    assert page.sent_anything() == []
 
 
 def differences(result: dict, ref: corpus.Reference) -> dict:

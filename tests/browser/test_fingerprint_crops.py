@@ -10,19 +10,10 @@ import pytest
 from PIL import Image
 
 from tests.browser import fingerprint_corpus as corpus
-from tests.browser.fingerprint_page import FingerprintPage
 
 pytestmark = pytest.mark.browser
 
 MAX_FINGERPRINTS_PER_FILE = 16  # portal/survivor/wire.py
-
-
-@pytest.fixture
-def fp(live_server, recorded_page):
-    page = FingerprintPage(recorded_page.page, live_server.url)
-    yield page
-    assert page.errors == []
-    assert page.sent_anything() == []
 
 
 def centre_crop(image: Image.Image, keep: float) -> Image.Image:

@@ -13,19 +13,10 @@ from PIL import Image
 
 from portal.static_headers import WORKER_SCRIPT_POLICY
 from tests.browser import fingerprint_corpus as corpus
-from tests.browser.fingerprint_page import FingerprintPage
 
 pytestmark = pytest.mark.browser
 
 FIELDS = ("pdq", "pdq_quality", "pdq_dihedral", "phash", "dhash", "ahash", "md5", "sha256", "width", "height")
-
-
-@pytest.fixture
-def fp(live_server, recorded_page):
-    page = FingerprintPage(recorded_page.page, live_server.url)
-    yield page
-    assert page.errors == []
-    assert page.sent_anything() == []
 
 
 def files() -> dict[str, bytes]:

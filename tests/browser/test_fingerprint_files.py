@@ -11,17 +11,9 @@ import os
 import pytest
 
 from tests.browser import fingerprint_corpus as corpus
-from tests.browser.fingerprint_page import DECODE, FINGERPRINT, FingerprintPage
+from tests.browser.fingerprint_page import DECODE, FINGERPRINT
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def fp(live_server, recorded_page):
-    page = FingerprintPage(recorded_page.page, live_server.url)
-    yield page
-    assert page.errors == []
-    assert page.sent_anything() == []
 
 
 def fake_mp4(size: int) -> bytes:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.browser import fingerprint_corpus as corpus
-from tests.browser.fingerprint_page import FINGERPRINT, FingerprintPage
+from tests.browser.fingerprint_page import FINGERPRINT
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +25,6 @@ RUN = """async ([url, b64, threads]) => {
   const r = await fingerprintFile(file, threads ? { threads, engine: 'js' } : { engine: 'js' });
   return { result: r, cores: navigator.hardwareConcurrency };
 }"""
-
-
-@pytest.fixture
-def fp(live_server, recorded_page):
-    page = FingerprintPage(recorded_page.page, live_server.url)
-    yield page
-    assert page.errors == []
-    assert page.sent_anything() == []
 
 
 def _expected(data: bytes) -> dict:
