@@ -108,6 +108,9 @@ def run_journey(page, base_url: str, files: list[JourneyFile], *, check=None, sh
     page.get_by_role("button", name="Send fingerprints").click()
 
     page.locator('[data-flow-step="receipt"]:not([hidden])').wait_for()
+    # The title follows the step: the receipt is not announced as "Make fingerprints".
+    receipt_heading = page.locator("#fp-receipt-title").inner_text().strip()
+    assert page.title().startswith(receipt_heading + " \u2013 "), (page.title(), receipt_heading)  # an en dash
     run.reference = page.locator("[data-receipt-reference]").inner_text().strip()
     run.pin = page.locator("[data-receipt-pin]").inner_text().strip()
     with page.expect_download() as download_info:

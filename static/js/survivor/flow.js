@@ -81,10 +81,18 @@ export function initFingerprintFlow(root) {
     errorBox.textContent = text || '';
     errorBox.hidden = !text;
   };
+  // The page's title names the step on screen (WCAG 2.4.2): someone switching tabs, or a
+  // screen reader reading the title, hears "Your case number and PIN" at the receipt, not
+  // the first step's name. The site name after the dash is kept.
+  const doc = root.ownerDocument;
+  const titleSuffix = doc.title.includes(' – ') ? doc.title.slice(doc.title.lastIndexOf(' – ')) : '';
   const show = (name) => {
     for (const step of steps) step.hidden = step.dataset.flowStep !== name;
     const heading = root.querySelector(`[data-flow-step="${name}"] h2`);
-    if (heading) heading.focus();
+    if (heading) {
+      if (name !== 'choose') doc.title = `${heading.textContent.trim()}${titleSuffix}`;
+      heading.focus();
+    }
   };
   const labelFor = (entry, index) => `${fmt(msg.msgFileLabel, { n: index + 1 })} (${entry.kind === 'video' ? msg.msgVideo : msg.msgPhoto})`;
 
