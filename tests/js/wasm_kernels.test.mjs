@@ -85,6 +85,20 @@ for (const [w, h] of SHAPES) {
   });
 }
 
+test('engines agree on 60 random sizes up to 700 px a side (seeded)', () => {
+  const r = lcg(20261202);
+  const patterns = Object.keys(PATTERNS);
+  for (let i = 0; i < 60; i++) {
+    // Half of them thin in one direction, so both Pillow pass orders and tiny PDQ windows come up.
+    const long = 1 + (r() % 700);
+    const short = 1 + (r() % (i % 2 ? 40 : 700));
+    const [w, h] = r() & 1 ? [long, short] : [short, long];
+    const pattern = patterns[r() % patterns.length];
+    const img = image(w, h, pattern, r());
+    assert.deepEqual(fingerprintPixels(img, { engine: 'wasm' }), fingerprintPixels(img, { engine: 'js' }), `${pattern} ${w}x${h}`);
+  }
+});
+
 test('engines agree on a 12-megapixel photo-like image, crops included', () => {
   const img = image(4000, 3000, 'photo', 12);
   const js = fingerprintPixels(img, { engine: 'js' });
