@@ -306,21 +306,19 @@ async function main() {
   const single = {}; // engine -> {cold, all}, the fingerprintPixels timings
   let rssFirst = null;
   let pdq = null;
+  const headings = {
+    wasm: ["WebAssembly engine, single thread (fingerprintPixels, engine: 'wasm')", 'first call (cold)'],
+    js: ["JS engine, single thread (fingerprintPixels, engine: 'js'; the parts are JS-only functions)", 'first call (cold JIT)'],
+  };
   for (const engine of engines) {
-    if (engine === 'wasm') {
-      console.log("\nWebAssembly engine, single thread (fingerprintPixels, engine: 'wasm')");
-      single.wasm = { cold: time(1, () => fingerprintPixels(image, { engine: 'wasm' })) };
-      rssFirst ??= maxRssBytes();
-      row('fingerprintPixels, first call (cold)', single.wasm.cold);
-      single.wasm.all = time(args.runs, () => fingerprintPixels(image, { engine: 'wasm' }));
-      row('fingerprintPixels (all perceptual signals)', single.wasm.all);
-    } else {
-      console.log("\nJS engine, single thread (fingerprintPixels, engine: 'js'; the parts are JS-only functions)");
-      single.js = { cold: time(1, () => fingerprintPixels(image, { engine: 'js' })) };
-      rssFirst ??= maxRssBytes();
-      row('fingerprintPixels, first call (cold JIT)', single.js.cold);
-      single.js.all = time(args.runs, () => fingerprintPixels(image, { engine: 'js' }));
-      row('fingerprintPixels (all perceptual signals)', single.js.all);
+    const [heading, coldLabel] = headings[engine];
+    console.log(`\n${heading}`);
+    single[engine] = { cold: time(1, () => fingerprintPixels(image, { engine })) };
+    rssFirst ??= maxRssBytes();
+    row(`fingerprintPixels, ${coldLabel}`, single[engine].cold);
+    single[engine].all = time(args.runs, () => fingerprintPixels(image, { engine }));
+    row('fingerprintPixels (all perceptual signals)', single[engine].all);
+    if (engine === 'js') {
       pdq = time(args.runs, () => pdqFromPixels(image));
       row('PDQ + quality + 8 dihedral (pdqFromPixels)', pdq);
       const ih = time(args.runs, () => imagehashFromPixels(image));

@@ -187,6 +187,29 @@ function horizontalRow8(src, srcOff, S, dst, dstOff, D, c) {
 }
 
 /**
+ * The vertical-first pass as rows stream in: calls tap(yy, k) for every output row yy whose
+ * window holds input row y, with its coefficient k (zero ones skipped: adding 0 * pixel
+ * changes nothing). Windows move forward monotonically, so output rows before `open` are
+ * closed for good; returns the first one still open, to pass in for the next row. Shared by
+ * the JavaScript resizer and the WebAssembly engine (simd.js).
+ * @param {{ksize:number, bounds:Int32Array, kk:Float64Array}} vc lanczosCoeffs(inH, outH)
+ */
+export function verticalTaps(vc, open, y, tap) {
+  const { ksize, bounds, kk } = vc;
+  const outH = bounds.length >> 1;
+  while (open < outH && bounds[2 * open] + bounds[2 * open + 1] <= y) open++;
+  for (let yy = open; yy < outH; yy++) {
+    const ymin = bounds[2 * yy];
+    if (ymin > y) break;
+    const t = y - ymin;
+    if (t >= bounds[2 * yy + 1]) continue;
+    const k = kk[yy * ksize + t];
+    if (k !== 0) tap(yy, k);
+  }
+  return open;
+}
+
+/**
  * Streaming LANCZOS resize of an 8-bit greyscale image: feed the rows top to bottom with
  * pushRows(), then call result(). Memory is O(outH * inW) for vertical-first and
  * O(inH * outW) for horizontal-first, never a copy of the whole input.
@@ -265,23 +288,12 @@ export class LanczosResizer {
   }
 
   _accumulateRow(src, off, y) {
-    const { ksize, bounds, kk } = this.vc;
     const W = this.inW;
     const acc = this.acc;
-    // Output rows' windows move forward monotonically: skip the ones already closed.
-    while (this.firstOpen < this.outH && bounds[2 * this.firstOpen] + bounds[2 * this.firstOpen + 1] <= y) {
-      this.firstOpen++;
-    }
-    for (let yy = this.firstOpen; yy < this.outH; yy++) {
-      const ymin = bounds[2 * yy];
-      if (ymin > y) break;
-      const t = y - ymin;
-      if (t >= bounds[2 * yy + 1]) continue;
-      const k = kk[yy * ksize + t];
-      if (k === 0) continue; // adding 0 * pixel changes nothing
+    this.firstOpen = verticalTaps(this.vc, this.firstOpen, y, (yy, k) => {
       const base = yy * W;
       for (let x = 0; x < W; x++) acc[base + x] += src[off + x] * k;
-    }
+    });
   }
 
   /**

@@ -25,7 +25,7 @@ import {
   pdqTooSmallResult,
   samplingPlan,
 } from './pdq.js';
-import { lanczosCoeffs, pillow13VerticalFirst } from './resize.js';
+import { lanczosCoeffs, pillow13VerticalFirst, verticalTaps } from './resize.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const SLACK = 64; // bytes after every buffer: vector loads and stores may run past a row
@@ -343,19 +343,10 @@ class SimdEngine {
     const k = this.k;
     if (r.verticalFirst) {
       // Each input row adds its share to every output row whose window holds it.
-      const { ksize, bounds, kk } = r.vc;
       const Wg = roundUp(W, 16);
       for (let i = 0; i < n; i++) {
-        const yy0 = y + i;
-        while (r.open < r.outH && bounds[2 * r.open] + bounds[2 * r.open + 1] <= yy0) r.open++;
-        for (let yy = r.open; yy < r.outH; yy++) {
-          const ymin = bounds[2 * yy];
-          if (ymin > yy0) break;
-          const t = yy0 - ymin;
-          if (t >= bounds[2 * yy + 1]) continue;
-          const w = kk[yy * ksize + t];
-          if (w !== 0) k.vacc_row(gray + i * W, r.acc + yy * Wg * 4, W, w);
-        }
+        const row = gray + i * W;
+        r.open = verticalTaps(r.vc, r.open, y + i, (yy, w) => k.vacc_row(row, r.acc + yy * Wg * 4, W, w));
       }
     } else if (r.needH) {
       const h = r.h;

@@ -91,6 +91,32 @@ class FingerprintPage:
             [FINGERPRINT, base64.b64encode(data).decode(), name, mime, engine],
         )
 
+    def cancel_while_hashing(self, big: bytes, small: bytes, options: dict) -> dict:
+        """Fingerprint `big`, aborting as soon as its hashing starts, then fingerprint `small`
+        with the same options: {error, stages, after: small's pdq, afterThreads, afterEngine}."""
+        return self.page.evaluate(
+            """async ([url, bigB64, smallB64, options]) => {
+                const { fingerprintFile } = await import(url);
+                const controller = new AbortController();
+                const stages = [];
+                let error = null;
+                let aborted = false;
+                try {
+                  await fingerprintFile(new File([window.__fpBytes(bigB64)], 'big.png'), {
+                    ...options, signal: controller.signal,
+                    onProgress: (p) => {
+                      stages.push(p.stage);
+                      if (p.stage === 'hashing' && !aborted) { aborted = true; controller.abort(); }
+                    },
+                  });
+                } catch (e) { error = { name: e.name, code: e.code }; }
+                const after = await fingerprintFile(new File([window.__fpBytes(smallB64)], 'small.png'), options);
+                return { error, stages, after: after.pdq, afterThreads: after.timings.threads,
+                         afterEngine: after.timings.engine };
+            }""",
+            [FINGERPRINT, base64.b64encode(big).decode(), base64.b64encode(small).decode(), options],
+        )
+
     def sent_anything(self) -> list[str]:
         """Requests that could have carried data away: anything but a GET to this site."""
         origin = urlsplit(self.base_url).netloc

@@ -8,15 +8,12 @@ under a policy of its own that lets it compile WebAssembly but make no request a
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from portal.static_headers import WORKER_SCRIPT_POLICY
 from tests.browser import fingerprint_corpus as corpus
-from tests.browser.fingerprint_page import FINGERPRINT
 
 pytestmark = pytest.mark.browser
 
@@ -155,24 +152,8 @@ def test_cancelling_while_the_webassembly_engine_hashes_stops_and_the_next_file_
     big = corpus.encode(Image.fromarray(rng.integers(0, 256, (2400, 3200, 3), dtype=np.uint8)), "PNG",
                         compress_level=1)
     small = FILES["odd-size.png"]
-    out = fp.page.evaluate(
-        """async ([url, bigB64, smallB64]) => {
-            const { fingerprintFile } = await import(url);
-            const controller = new AbortController();
-            const stages = [];
-            let error = null;
-            try {
-              await fingerprintFile(new File([window.__fpBytes(bigB64)], 'big.png'), {
-                signal: controller.signal,
-                onProgress: (p) => { stages.push(p.stage); if (p.stage === 'hashing') controller.abort(); },
-              });
-            } catch (e) { error = { name: e.name, code: e.code }; }
-            const after = await fingerprintFile(new File([window.__fpBytes(smallB64)], 'small.png'));
-            return { error, stages, after: after.pdq, engine: after.timings.engine };
-        }""",
-        [FINGERPRINT, base64.b64encode(big).decode(), base64.b64encode(small).decode()],
-    )
+    out = fp.cancel_while_hashing(big, small, {})
     assert out["error"] == {"name": "AbortError", "code": "cancelled"}
     assert "hashing" in out["stages"]
     assert out["after"] == corpus.reference(small).pdq
-    assert out["engine"] == "wasm"  # the fresh worker compiled its kernels again
+    assert out["afterEngine"] == "wasm"  # the fresh worker compiled its kernels again

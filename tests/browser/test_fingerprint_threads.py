@@ -70,28 +70,7 @@ def test_cancelling_while_hashing_stops_and_the_next_file_works(fp):
     big = Image.fromarray(rng.integers(0, 256, (2400, 3200, 3), dtype=np.uint8))
     big_png = corpus.encode(big, "PNG", compress_level=1)
     small = corpus.encode(corpus.photo("coffee.png"), "PNG")
-    out = fp.page.evaluate(
-        """async ([url, bigB64, smallB64]) => {
-            const { fingerprintFile } = await import(url);
-            const controller = new AbortController();
-            const stages = [];
-            let error = null;
-            let aborted = false;
-            try {
-              await fingerprintFile(new File([window.__fpBytes(bigB64)], 'big.png'), {
-                signal: controller.signal, threads: 2, engine: 'js',
-                onProgress: (p) => {
-                  stages.push(p.stage);
-                  if (p.stage === 'hashing' && !aborted) { aborted = true; controller.abort(); }
-                },
-              });
-            } catch (e) { error = { name: e.name, code: e.code }; }
-            const after = await fingerprintFile(new File([window.__fpBytes(smallB64)], 'small.png'),
-                                                { threads: 2, engine: 'js' });
-            return { error, stages, after: after.pdq, afterThreads: after.timings.threads };
-        }""",
-        [FINGERPRINT, base64.b64encode(big_png).decode(), base64.b64encode(small).decode()],
-    )
+    out = fp.cancel_while_hashing(big_png, small, {"threads": 2, "engine": "js"})
     assert out["error"] == {"name": "AbortError", "code": "cancelled"}
     assert "hashing" in out["stages"]
     assert out["after"] == corpus.reference(small).pdq
