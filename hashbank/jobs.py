@@ -13,8 +13,13 @@ def record_heartbeat(name: str) -> int:
 
 def feed_publish() -> int:
     """Give positions to everything waiting in the outbox. Any number may be enqueued; they
-    run one at a time (the head row serialises them) and a run with nothing to do is cheap."""
+    run one at a time (the head row serialises them) and a run with nothing to do is cheap.
+    Queued coalesced: clearing the "one is waiting" flag before reading the outbox means
+    anything committed after this read queues another run."""
     from hashbank.feed.publish import publish_pending
+    from hashbank.queueing import coalesce_release
+
+    coalesce_release(feed_publish)
 
     return publish_pending()
 
@@ -25,6 +30,21 @@ def feed_snapshot(force: bool = False) -> int | None:
 
     snapshot = snapshot_build(force=force)
     return snapshot.position if snapshot else None
+
+
+def feed_snapshot_refresh() -> int | None:
+    """After a case is withdrawn or deleted: publish, then replace the newest snapshot so no
+    kept snapshot holds the withdrawn values beyond FEED_SNAPSHOT_GRACE."""
+    from hashbank.feed.snapshots import snapshot_refresh
+
+    return snapshot_refresh()
+
+
+def feed_snapshot_sweep() -> dict[str, int]:
+    """Delete superseded snapshot files and dead writers' leftovers (periodic)."""
+    from hashbank.feed.snapshots import snapshot_sweep
+
+    return snapshot_sweep()
 
 
 def feed_prune() -> int:

@@ -86,11 +86,20 @@ def heartbeat_record(*, name: str) -> int:
 # --- Cases --------------------------------------------------------------------------------
 
 
-def case_create(*, files: Sequence[Sequence[Mapping]]) -> CaseReceipt:
+#: Why a case's fingerprints wait for staff before reaching partners: more new cases arrived
+#: in the last hour than the service normally sees (a flood). Kept with each hold.
+HOLD_REASON_VOLUME = "held before sharing: more new cases than usual arrived in the last hour"
+
+
+def case_create(*, files: Sequence[Sequence[Mapping]], hold_for_review: bool = False) -> CaseReceipt:
     """Open a case from the fingerprints of one or more files.
 
     Every value goes through hashbank.fingerprints first; one bad value refuses the whole
     submission (FingerprintError naming the file and the fingerprint) and nothing is stored.
+
+    With `hold_for_review` (the caller saw a flood), the case and its fingerprints are kept
+    but nothing reaches partners until staff clear them: a flood never reaches a partner's
+    blocklist, and a real survivor caught in it loses nothing.
     """
     cleaned = _clean_files(files, already=0)
     reference = references.reference_generate()
@@ -107,9 +116,12 @@ def case_create(*, files: Sequence[Sequence[Mapping]]) -> CaseReceipt:
             created_at=now,
             last_activity_at=now,
         )
-        count = _store_files(case, cleaned, now)
+        count = _store_files(case, cleaned, now, held_reason=HOLD_REASON_VOLUME if hold_for_review else None)
         CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.RECEIVED, at=now,
                                  data={"files": len(cleaned), "fingerprints": count})
+        if hold_for_review:
+            CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.FINGERPRINT_HELD, at=now,
+                                     data={"fingerprints": count, "reason": "volume"})
     return CaseReceipt(case=case, reference=reference, pin=pin)
 
 
@@ -121,7 +133,10 @@ def case_add_files(*, case: Case, files: Sequence[Sequence[Mapping]]) -> list[Ca
         cleaned = _clean_files(files, already=case.files.count())
         now = timezone.now()
         before = set(case.files.values_list("pk", flat=True))
-        count = _store_files(case, cleaned, now)
+        # A case held in a flood stays held as a whole: adding files must not be a way round it.
+        volume_held = Fingerprint.objects.filter(case=case, status=Fingerprint.Status.HELD,
+                                                 reviews__reason=HOLD_REASON_VOLUME).exists()
+        count = _store_files(case, cleaned, now, held_reason=HOLD_REASON_VOLUME if volume_held else None)
         CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.FILES_ADDED, at=now,
                                  data={"files": len(cleaned), "fingerprints": count})
         _touch(case, now)
@@ -161,6 +176,7 @@ def case_withdraw(*, case: Case) -> Case:
         case.last_activity_at = now
         case.save(update_fields=["status", "last_activity_at"])
         CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.WITHDRAWN, at=now, data={"fingerprints": count})
+        _snapshot_refresh_on_commit()
         return case
 
 
@@ -174,6 +190,7 @@ def case_delete(*, case: Case) -> Case:
     - the feed's own entries (the original additions and now their tombstones), because
       partners verify the feed as a hash chain and already hold copies; they are pruned with
       the rest of the log once older than FEED_RETENTION_DAYS (`manage.py feed_prune`).
+    Snapshot files are replaced on commit; the one it replaces goes after FEED_SNAPSHOT_GRACE.
     """
     with transaction.atomic():
         case = _lock(case)
@@ -181,6 +198,7 @@ def case_delete(*, case: Case) -> Case:
             return case
         now = timezone.now()
         _withdraw_fingerprints(Fingerprint.objects.filter(case=case), now)
+        _snapshot_refresh_on_commit()
         # Fingerprints, their feedback and reviews go with the files (CASCADE).
         case.files.all().delete()
         case.events.all().delete()
@@ -302,17 +320,25 @@ def _clean_files(files: object, *, already: int) -> list[list[_Clean]]:
     return cleaned
 
 
-def _store_files(case: Case, cleaned: list[list[_Clean]], now: datetime) -> int:
+def _store_files(case: Case, cleaned: list[list[_Clean]], now: datetime, held_reason: str | None = None) -> int:
+    status = Fingerprint.Status.HELD if held_reason else Fingerprint.Status.ACTIVE
     fingerprints: list[Fingerprint] = []
     for items in cleaned:
         case_file = CaseFile.objects.create(case=case, public_id=secrets.token_hex(8), added_at=now)
         fingerprints.extend(
-            Fingerprint(case=case, case_file=case_file, public_id=secrets.token_hex(10),
+            Fingerprint(case=case, case_file=case_file, public_id=secrets.token_hex(10), status=status,
                         signal_type=i.signal_type, value=i.value, quality=i.quality, created_at=now)
             for i in items
         )
     Fingerprint.objects.bulk_create(fingerprints)
-    _outbox(fingerprints, FeedOp.ADD, now, case=case)
+    if held_reason:
+        # Never in the feed yet, so no tombstone: clearing them later is their first addition.
+        FingerprintReview.objects.bulk_create(
+            FingerprintReview(fingerprint=f, action=FingerprintReview.Action.HELD, reason=held_reason, at=now)
+            for f in fingerprints
+        )
+    else:
+        _outbox(fingerprints, FeedOp.ADD, now, case=case)
     return len(fingerprints)
 
 
@@ -337,7 +363,17 @@ def _outbox(fingerprints: Sequence[Fingerprint], op: str, now: datetime, case: C
     )
     from hashbank import jobs
 
-    enqueue_on_commit(jobs.feed_publish)
+    # Coalesced: a burst of submissions queues one publisher run, not one each (issue 11).
+    enqueue_on_commit(jobs.feed_publish, coalesce=True)
+
+
+def _snapshot_refresh_on_commit() -> None:
+    """Snapshot files hold every active value: replace the newest so the withdrawn ones leave
+    the disk (hashbank.feed.snapshots, retention). It publishes first itself, so it does not
+    matter which worker runs it or whether the publish job ran yet."""
+    from hashbank import jobs
+
+    enqueue_on_commit(jobs.feed_snapshot_refresh)
 
 
 def _lock(case: Case) -> Case:

@@ -7,12 +7,14 @@ ALLOWED_HOSTS; the code paths are the same on both.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from portal.static_headers import add_static_headers
 
@@ -62,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /livez and /readyz, before host validation and the HTTPS redirect (portal.health).
+    "portal.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # No endpoint accepts media: any body other than a form or JSON (multipart above all) is
     # refused with 415 before a view runs.
@@ -187,6 +191,18 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
+# --- Client addresses (portal.clientaddr: the one function every throttle uses) ---------------
+# Behind a TLS proxy, X-Forwarded-For is believed only from these peers (addresses or networks,
+# comma-separated), and only entries that parse as IP addresses. The default is a proxy on the
+# same host; list your load balancers' addresses when they sit elsewhere.
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "127.0.0.1,::1")
+for _network in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_network!r} is not an address or network") from _error
+
 if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -194,7 +210,7 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    if env_bool("BEHIND_TLS_PROXY", False):
+    if BEHIND_TLS_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Service --------------------------------------------------------------------------
@@ -246,6 +262,8 @@ AXES_VERBOSE = False
 OTP_TOTP_ISSUER = SERVICE_NAME
 # Axes' log lines name the address only, never the username typed (it is sometimes a password).
 AXES_CLIENT_STR_CALLABLE = "portal.caseworkers.signin.axes_client_str"
+# The real client behind the proxy (not the proxy itself), IPv6 by /64.
+AXES_CLIENT_IP_CALLABLE = "portal.clientaddr.client_address"
 
 # --- Feed -----------------------------------------------------------------------------
 # The signed partner feed (hashbank.feed, docs/feed.md). Signing keys are stored encrypted
@@ -264,3 +282,30 @@ FEED_RETENTION_DAYS = int(os.environ.get("FEED_RETENTION_DAYS", "90"))
 FEED_KEY_OVERLAP_DAYS = int(os.environ.get("FEED_KEY_OVERLAP_DAYS", "14"))
 # Partner API request bodies (feedback) larger than this are refused with 413.
 FEED_MAX_BODY_BYTES = int(os.environ.get("FEED_MAX_BODY_BYTES", str(64 * 1024)))
+
+# --- Snapshot retention (issue 11, item 11) ---------------------------------------------
+# Only the newest feed snapshot is kept on disk; the one it replaced stays downloadable this
+# many seconds (a partner that has just read its manifest can still fetch the file), then the
+# sweep deletes it. Withdrawn or deleted cases' values leave the disk within this time.
+FEED_SNAPSHOT_GRACE = int(os.environ.get("FEED_SNAPSHOT_GRACE", "300"))
+
+# --- Redis timeouts (hashbank.queueing, readiness checks) ---------------------------------------
+# Short, so a Redis outage costs a request a moment, never a hang: what jobs would do is in the
+# database already and the sweep catches up.
+REDIS_CONNECT_TIMEOUT = float(os.environ.get("REDIS_CONNECT_TIMEOUT", "1"))
+REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "3"))
+
+# --- Health (portal.health) and the worker ------------------------------------------------------
+# /readyz fails when no worker has sent a heartbeat for this long (s); idle workers beat every
+# 15 s (hashbank.worker.WORKER_TTL).
+WORKER_HEARTBEAT_MAX_AGE = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE", "60"))
+
+# --- Flood limits on the survivor pages (portal.survivor.limits) -------------------------------
+# Per client address (IPv6 by /64) per hour, in 10-minute steps: consents given and cases made.
+# A refuge or a university behind one address rarely makes more than a few cases an hour.
+SURVIVOR_CONSENTS_PER_ADDRESS_PER_HOUR = int(os.environ.get("SURVIVOR_CONSENTS_PER_ADDRESS_PER_HOUR", "30"))
+SURVIVOR_CASES_PER_ADDRESS_PER_HOUR = int(os.environ.get("SURVIVOR_CASES_PER_ADDRESS_PER_HOUR", "10"))
+# New cases per hour across the whole service before new ones are held for staff review rather
+# than published (still accepted). Sized for a national service: well above a busy day's peak
+# hour, far below what a script makes.
+SURVIVOR_CASES_TOTAL_PER_HOUR = int(os.environ.get("SURVIVOR_CASES_TOTAL_PER_HOUR", "300"))

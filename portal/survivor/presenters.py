@@ -89,6 +89,10 @@ def event_text(event: CaseEvent) -> str:
         return _("Partners received the withdrawal.")
     if kind == Kind.MATCH_REPORTED:
         return _match_text(data)
+    if kind == Kind.FINGERPRINT_HELD and data.get("reason") == "volume":
+        return _("Many new cases arrived at once, so our team is checking new cases before sharing them. "
+                 "Your fingerprints are saved and will be shared with partner platforms once checked. "
+                 "You do not need to do anything.")
     if kind == Kind.FINGERPRINT_HELD:
         return _("A fingerprint is paused while our staff check a report that it matched the wrong picture.")
     if kind == Kind.FINGERPRINT_RESTORED:

@@ -1,44 +1,36 @@
 """Limits on wrong case reference / PIN pairs.
 
-Design: counters in the Django cache (Redis in production), never in the database, so no
-address is ever stored beside a case. Two counters guard each attempt:
+Two counters guard each attempt (portal.throttling: durable, keyed hashes only):
 
-* one per case, keyed by a keyed hash of the normalised reference (so a distributed guesser
-  is stopped on one case), and
-* one per client address, keyed by a keyed hash of the address (so one client cannot sweep
-  many references).
+* one per case, keyed by the normalised reference (so a distributed guesser is stopped on one
+  case), and
+* one per client (portal.clientaddr: the real client behind the proxy, IPv6 by /64), so one
+  client cannot sweep many references.
 
-Each counter is split into six 10-minute buckets that expire on their own, so "failures in
-the last hour" is the sum of six keys and the limit lifts as the oldest failures age out:
-the real owner waits at most an hour after an attacker stops, usually less, and the page
-says so calmly. An attempt reserves its place first (an atomic increment) and hands it back
-when it succeeds or is refused, so parallel guesses cannot slip past the limit, a correct
-PIN never counts as a failure, and refused attempts do not extend the wait.
+At most FAILURE_LIMIT failures per counter in an hour, in six 10-minute buckets: the real owner
+waits at most an hour after an attacker stops, usually less, and the page says so calmly. An
+attempt reserves its place first and hands it back when it succeeds, so parallel guesses cannot
+slip past the limit and a correct PIN never counts as a failure.
+
+The counters are in the database, not in Redis: a Redis crash or restart must not hand a
+guesser a fresh allowance (issue 11), and a Redis outage must not stop survivors opening their
+case.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
-import time
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.core.cache import cache
-from django.http import HttpRequest
-
 from hashbank.references import reference_normalise
+from portal import throttling
 
 logger = logging.getLogger("portal.survivor.access")
 
-#: At most this many wrong pairs per case, and per client address, in WINDOW_SECONDS.
+#: At most this many wrong pairs per case, and per client address, in an hour.
 FAILURE_LIMIT = 10
-WINDOW_SECONDS = 60 * 60
-BUCKET_SECONDS = 10 * 60
-BUCKETS = WINDOW_SECONDS // BUCKET_SECONDS
-PREFIX = "survivor:open-failures"
+WINDOW = throttling.Window(limit=FAILURE_LIMIT, seconds=60 * 60, buckets=6)
 
 
 def normalise_reference(raw: str) -> str:
@@ -47,94 +39,47 @@ def normalise_reference(raw: str) -> str:
     return reference_normalise(raw) or re.sub(r"[^0-9A-Z]", "", raw.upper())[:64]
 
 
-def _digest(kind: str, value: str) -> str:
-    # Keyed, so the cache never holds a reference or an address that could be reversed by
-    # hashing guesses; truncated because the key only needs to tell counters apart.
-    key = settings.SECRET_KEY.encode()
-    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def client_address(request: HttpRequest) -> str:
-    """The address used only for the counter. Behind the TLS proxy the proxy's own address is
-    REMOTE_ADDR, so the last X-Forwarded-For entry (the one our proxy appended) is used."""
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded.strip():
-            return forwarded.split(",")[-1].strip()
-    return request.META.get("REMOTE_ADDR", "")
-
-
 @dataclass(frozen=True)
 class Attempt:
-    """The counters one attempt has reserved a place in."""
+    """The places one attempt has reserved."""
 
-    case_key: str
-    address_key: str
-    bucket: int
+    case: throttling.Reservation
+    address: throttling.Reservation
 
     @property
-    def keys(self) -> tuple[str, str]:
-        return (self.case_key, self.address_key)
+    def case_tag(self) -> str:
+        return self.case.key.split(":")[-1][:8]
 
-
-def _now() -> float:
-    return time.time()
-
-
-def _bucket_key(counter: str, bucket: int) -> str:
-    return f"{PREFIX}:{counter}:{bucket}"
-
-
-def _incr(key: str, delta: int) -> int:
-    # Buckets outlive the window by one bucket so a whole hour is always summed.
-    cache.add(key, 0, timeout=WINDOW_SECONDS + BUCKET_SECONDS)
-    try:
-        return cache.incr(key, delta)
-    except ValueError:  # expired between add and incr
-        cache.set(key, max(delta, 0), timeout=WINDOW_SECONDS + BUCKET_SECONDS)
-        return max(delta, 0)
-
-
-def _total(counter: str, bucket: int) -> int:
-    keys = [_bucket_key(counter, b) for b in range(bucket - BUCKETS + 1, bucket + 1)]
-    return sum(int(v) for v in cache.get_many(keys).values())
+    @property
+    def address_tag(self) -> str:
+        return self.address.key.split(":")[-1][:8]
 
 
 def attempt_begin(*, reference: str, address: str, now: float | None = None) -> Attempt | None:
     """Reserve a place for one attempt, or None when either counter is at its limit."""
-    bucket = int((_now() if now is None else now) // BUCKET_SECONDS)
-    attempt = Attempt(
-        case_key=f"case:{_digest('case', normalise_reference(reference))}",
-        address_key=f"addr:{_digest('addr', address)}",
-        bucket=bucket,
-    )
-    for counter in attempt.keys:
-        _incr(_bucket_key(counter, bucket), 1)
-    if any(_total(counter, bucket) > FAILURE_LIMIT for counter in attempt.keys):
-        _release(attempt)
-        logger.warning(
-            "case open refused: too many failures (case %s, address %s)",
-            attempt.case_key[5:13],
-            attempt.address_key[5:13],
-        )
+    case_key = throttling.counter_key("open-case", normalise_reference(reference))
+    address_key = throttling.counter_key("open-addr", address)
+    case = throttling.reserve(case_key, WINDOW, now=now)
+    address_place = throttling.reserve(address_key, WINDOW, now=now) if case else None
+    if case is None or address_place is None:
+        if case is not None:
+            throttling.release(case, WINDOW)
+        logger.warning("case open refused: too many failures (case %s, address %s)",
+                       case_key.split(":")[-1][:8], address_key.split(":")[-1][:8])
         return None
-    return attempt
-
-
-def _release(attempt: Attempt) -> None:
-    for counter in attempt.keys:
-        _incr(_bucket_key(counter, attempt.bucket), -1)
+    return Attempt(case=case, address=address_place)
 
 
 def attempt_succeeded(attempt: Attempt) -> None:
-    """A right pair is not a failure: hand the reserved place back."""
-    _release(attempt)
+    """A right pair is not a failure: hand the reserved places back."""
+    throttling.release(attempt.case, WINDOW)
+    throttling.release(attempt.address, WINDOW)
 
 
 def attempt_failed(attempt: Attempt) -> None:
     """Keep the reserved place as a failure and log it, never with the PIN or the address."""
     logger.warning(
         "case open failed: wrong reference or PIN (case %s, address %s)",
-        attempt.case_key[5:13],
-        attempt.address_key[5:13],
+        attempt.case_tag,
+        attempt.address_tag,
     )

@@ -12,12 +12,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from hashbank import selectors, services
 from hashbank.fingerprints import FingerprintError
-from portal.survivor import presenters, throttle
+from portal.clientaddr import client_address
+from portal.survivor import limits, presenters, throttle
 from portal.survivor.access import access_session_case, session_case_forget, session_case_open
 from portal.survivor.forms import EligibilityForm, OpenCaseForm
 from portal.survivor.wire import SubmissionError, parse_submission
@@ -36,6 +38,36 @@ def _json_error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def _minutes(seconds: int) -> int:
+    return max(1, -(-seconds // 60))
+
+
+def _rate_limited(refused: limits.Refused) -> JsonResponse:
+    minutes = _minutes(refused.retry_after)
+    response = JsonResponse(
+        {
+            "error": ngettext(
+                "Many cases were started from your connection recently, so please wait %(minutes)d minute "
+                "and try again. Nothing was saved yet. A helpline can also make a case with you now.",
+                "Many cases were started from your connection recently, so please wait %(minutes)d minutes "
+                "and try again. Nothing was saved yet. A helpline can also make a case with you now.",
+                minutes,
+            ) % {"minutes": minutes},
+            "code": "rate_limited",
+            "retry_after": refused.retry_after,
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(refused.retry_after)
+    return response
+
+
+def _busy_page(request: HttpRequest, refused: limits.Refused) -> HttpResponse:
+    response = render(request, "survivor/busy.html", {"minutes": _minutes(refused.retry_after)}, status=429)
+    response["Retry-After"] = str(refused.retry_after)
+    return response
+
+
 # --- Before a case exists ----------------------------------------------------------------
 
 
@@ -46,6 +78,9 @@ def eligibility(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if form.is_under_18():
             return render(request, "survivor/under_18.html")
+        refused = limits.consent_take(client_address(request))
+        if refused is not None:
+            return _busy_page(request, refused)
         request.session[SESSION_CONSENT_KEY] = True
         return redirect("survivor:new_case")
     return render(request, "survivor/eligibility.html", {"form": form})
@@ -67,12 +102,17 @@ def new_case(request: HttpRequest) -> HttpResponse:
 def api_case_create(request: HttpRequest) -> JsonResponse:
     if not request.session.get(SESSION_CONSENT_KEY):
         return _json_error(403, _("Please answer the questions on the first page before sending fingerprints."))
+    slot = limits.case_take(client_address(request))
+    if isinstance(slot, limits.Refused):
+        return _rate_limited(slot)
     try:
         files = parse_submission(request)
-        receipt = services.case_create(files=files)
+        receipt = services.case_create(files=files, hold_for_review=slot.hold_for_review)
     except SubmissionError as error:
+        limits.case_give_back(slot)
         return _json_error(error.status, error.message)
     except FingerprintError as error:
+        limits.case_give_back(slot)
         return _json_error(400, _("Some fingerprints were not accepted, so nothing was saved. (%(detail)s)")
                            % {"detail": error})
     # Consent covers this one case; another case asks again.
@@ -100,7 +140,7 @@ def case_open(request: HttpRequest) -> HttpResponse:
     form = OpenCaseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         reference, pin = form.cleaned_data["reference"], form.cleaned_data["pin"]
-        attempt = throttle.attempt_begin(reference=reference, address=throttle.client_address(request))
+        attempt = throttle.attempt_begin(reference=reference, address=client_address(request))
         if attempt is None:
             return render(request, "survivor/try_later.html", status=429)
         case = selectors.case_open(reference=reference, pin=pin)
@@ -153,6 +193,7 @@ def case_status(request: HttpRequest, case) -> HttpResponse:
             "files": files,
             "summary": {
                 "active_fingerprints": counts.get("active", 0),
+                "held_fingerprints": counts.get("held", 0),
                 "active_files": sum(1 for f in files if f.active),
             },
         },
