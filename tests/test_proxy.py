@@ -1,0 +1,176 @@
+"""The site behind a real nginx, with the shipped proxy configuration (deploy/nginx/), over TLS
+(issue 11, items 2 and 8). Clients come from different loopback addresses, so the proxy sees
+real, different peers: one client's wrong passwords lock that client out, not everyone, and
+nothing a client writes in X-Forwarded-For changes who it is counted as."""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, require
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+CONF = ROOT / "deploy" / "nginx" / "imageshield.conf"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _render(conf: str, *, upstream: int, tls: int, plain: int, cert: Path, key: Path, log: Path) -> str:
+    replacements = {
+        "upstream": f"server 127.0.0.1:{upstream};",
+        "plain": f"listen 127.0.0.1:{plain};",
+        "tls": f"listen 127.0.0.1:{tls} ssl;",
+        "name": "server_name localhost;",
+        "cert": f"ssl_certificate {cert};",
+        "key": f"ssl_certificate_key {key};",
+        "log": f"access_log {log} imageshield;",
+    }
+    out = []
+    for line in conf.splitlines():
+        marker = re.search(r"# TEST: (\w+)$", line)
+        if marker:
+            indent = line[: len(line) - len(line.lstrip())]
+            line = indent + replacements[marker.group(1)]
+        out.append(line)
+    return "\n".join(out)
+
+
+@pytest.fixture
+def proxy(live_server, tmp_path, settings):
+    require(shutil.which("nginx") is not None, "nginx (apt-get install nginx-light)")
+    settings.BEHIND_TLS_PROXY = True
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    upstream = int(urllib.parse.urlsplit(live_server.url).port)
+    tls, plain = _free_port(), _free_port()
+    cert, key = _self_signed(tmp_path)
+    log = tmp_path / "access.log"
+    site = _render(CONF.read_text(), upstream=upstream, tls=tls, plain=plain, cert=cert, key=key, log=log)
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"user root;\ndaemon off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+        f"events {{ worker_connections 64; }}\n"
+        f"http {{ client_body_temp_path {tmp_path}/body; proxy_temp_path {tmp_path}/proxy;\n"
+        f"  fastcgi_temp_path {tmp_path}/f; uwsgi_temp_path {tmp_path}/u; scgi_temp_path {tmp_path}/s;\n"
+        f"  include {tmp_path}/site.conf; }}\n"
+    )
+    process = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", tls), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield {"port": tls, "log": log}
+    process.terminate()
+    process.wait(timeout=20)
+
+
+class Browser:
+    """A client with its own loopback address, cookies and CSRF token, over TLS via the proxy."""
+
+    def __init__(self, port: int, source: str) -> None:
+        self.port, self.source, self.cookies = port, source, {}
+        self.context = ssl.create_default_context()
+        self.context.check_hostname = False
+        self.context.verify_mode = ssl.CERT_NONE
+
+    def request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+        connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context, timeout=30,
+                                                 source_address=(self.source, 0))
+        headers = {"Host": "localhost", **(headers or {})}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        data = None
+        if body is not None:
+            data = urllib.parse.urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Referer"] = "https://localhost/"
+        connection.request(method, path, body=data, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode(errors="replace")
+        for cookie in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = cookie.partition("=")
+            self.cookies[name] = rest.split(";", 1)[0]
+        connection.close()
+        return response.status, text
+
+    def sign_in(self, username: str, password: str, **headers: str) -> int:
+        status, page = self.request("GET", "/caseworkers/sign-in/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        return self.request("POST", "/caseworkers/sign-in/",
+                            {"csrfmiddlewaretoken": token, "username": username, "password": password}, headers)[0]
+
+
+@pytest.fixture
+def caseworker(settings):
+    from django.contrib.auth import get_user_model
+
+    settings.ALLOWED_HOSTS = ["localhost"]
+    settings.CSRF_TRUSTED_ORIGINS = ["https://localhost"]
+    get_user_model().objects.create_user(username="sam", password="An-untypical-passphrase-43")
+    get_user_model().objects.create_user(username="alex", password="An-untypical-passphrase-44")
+
+
+def test_one_client_failing_does_not_lock_out_the_others(proxy, caseworker, settings):
+    attacker = Browser(proxy["port"], "127.0.0.2")
+    statuses = [attacker.sign_in("sam", "wrong-password-123") for _ in range(settings.AXES_FAILURE_LIMIT)]
+    assert statuses[0] == 200 and statuses[-1] == 429  # the limit-th failure locks this client
+    assert attacker.sign_in("alex", "An-untypical-passphrase-44") == 429
+    # Another caseworker elsewhere, through the same proxy, reaches the second-factor step.
+    assert Browser(proxy["port"], "127.0.0.3").sign_in("alex", "An-untypical-passphrase-44") == 302
+
+
+def test_what_a_client_writes_in_x_forwarded_for_changes_nothing(proxy, caseworker, settings):
+    attacker = Browser(proxy["port"], "127.0.0.4")
+    for i in range(settings.AXES_FAILURE_LIMIT + 1):
+        # Each try claims to be someone new; the proxy replaces the header, so all count as one.
+        attacker.sign_in("sam", "wrong-password-123", **{"X-Forwarded-For": f"198.51.100.{i}"})
+    assert attacker.sign_in("alex", "An-untypical-passphrase-44", **{"X-Forwarded-For": "203.0.113.1"}) == 429
+    # Garbage is not an address either: nobody can make their tries count against "X".
+    other = Browser(proxy["port"], "127.0.0.5")
+    assert other.sign_in("alex", "An-untypical-passphrase-44", **{"X-Forwarded-For": "X"}) == 302
+
+
+def test_the_access_log_has_no_query_strings(proxy):
+    Browser(proxy["port"], "127.0.0.6").request("GET", "/caseworkers/sign-in/?token=secret-value-123")
+    time.sleep(0.2)  # nginx writes the line after the response
+    log = proxy["log"].read_text()
+    assert "/caseworkers/sign-in/" in log
+    assert "secret-value-123" not in log and "127.0.0.6" in log
