@@ -34,9 +34,12 @@ def feed_snapshot(force: bool = False) -> int | None:
 
 def feed_snapshot_refresh() -> int | None:
     """After a case is withdrawn or deleted: publish, then replace the newest snapshot so no
-    kept snapshot holds the withdrawn values beyond FEED_SNAPSHOT_GRACE."""
+    kept snapshot holds the withdrawn values beyond FEED_SNAPSHOT_GRACE. Coalesced like the
+    publisher: many withdrawals at once make one snapshot."""
     from hashbank.feed.snapshots import snapshot_refresh
+    from hashbank.queueing import coalesce_release
 
+    coalesce_release(feed_snapshot_refresh)
     return snapshot_refresh()
 
 

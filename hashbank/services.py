@@ -159,6 +159,7 @@ def case_file_withdraw(*, case: Case, file_id: str) -> CaseFile:
         CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.FILE_WITHDRAWN, at=now,
                                  data={"fingerprints": count})
         _touch(case, now)
+        _snapshot_refresh_on_commit()
         return case_file
 
 
@@ -227,6 +228,7 @@ def fingerprint_hold(*, fingerprint: Fingerprint, reason: str, reviewer_name: st
                                          reviewer_name=reviewer_name, reason=reason, at=now)
         CaseEvent.objects.create(case_id=fingerprint.case_id, kind=CaseEvent.Kind.FINGERPRINT_HELD, at=now,
                                  data={"fingerprints": 1})
+        _snapshot_refresh_on_commit()
         return fingerprint
 
 
@@ -373,7 +375,7 @@ def _snapshot_refresh_on_commit() -> None:
     matter which worker runs it or whether the publish job ran yet."""
     from hashbank import jobs
 
-    enqueue_on_commit(jobs.feed_snapshot_refresh)
+    enqueue_on_commit(jobs.feed_snapshot_refresh, coalesce=True)
 
 
 def _lock(case: Case) -> Case:
