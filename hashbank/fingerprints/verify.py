@@ -343,6 +343,15 @@ class FeedVerifier:
         if checkpoint is not None and page.cursor < checkpoint.head_position <= page.next_cursor:
             if page.chain[checkpoint.head_position - page.cursor - 1] != checkpoint.head_digest:
                 raise VerifyError("the chain does not reach the checkpoint's head digest (a fork)")
+        # A freeze attack (TUF's term): a stale but validly signed page saying "nothing more"
+        # below the head we verified. A cache or a hostile network could hold back new entries,
+        # withdrawals among them, while every run said OK. The page's entries are not applied
+        # either: the consumer stays where it was and tries again.
+        if checkpoint is not None and not page.more and page.next_cursor < checkpoint.head_position:
+            raise VerifyError(
+                f"page ends at position {page.next_cursor} with nothing more, but the verified checkpoint's head "
+                f"is {checkpoint.head_position}: entries are being withheld (a stale or replayed page)"
+            )
         self.position, self.digest = page.next_cursor, page.digest
         return page
 
