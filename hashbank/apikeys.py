@@ -30,7 +30,7 @@ def key_hash(whole_key: str) -> str:
 
 
 def key_prefix(whole_key: str) -> str | None:
-    match = KEY_RE.match(whole_key)
+    match = KEY_RE.fullmatch(whole_key)
     return match.group(1) if match else None
 
 

@@ -462,6 +462,21 @@ def partner_key_touch(*, key: PartnerKey) -> None:
 
 
 def partner_feedback_record(*, partner: Partner, items: Sequence[FeedbackItem]) -> list[str]:
+    """See _feedback_record. Identical reports sent at the same moment race to insert the same
+    idempotency key; the loser's transaction rolls back whole and runs again, now finding the
+    winner's rows, so it answers "duplicate" (issue 11: this was a 500)."""
+    from django.db import IntegrityError
+
+    for attempt in range(3):
+        try:
+            return _feedback_record(partner=partner, items=items)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _feedback_record(*, partner: Partner, items: Sequence[FeedbackItem]) -> list[str]:
     """Record a partner's match outcomes; returns one status per item: "recorded",
     "duplicate" (this idempotency key was already recorded with the same report: nothing
     changes, so retries are safe) or "unknown_fingerprint" (withdrawn and erased, or never

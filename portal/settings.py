@@ -309,3 +309,10 @@ SURVIVOR_CASES_PER_ADDRESS_PER_HOUR = int(os.environ.get("SURVIVOR_CASES_PER_ADD
 # than published (still accepted). Sized for a national service: well above a busy day's peak
 # hour, far below what a script makes.
 SURVIVOR_CASES_TOTAL_PER_HOUR = int(os.environ.get("SURVIVOR_CASES_TOTAL_PER_HOUR", "300"))
+
+# --- Partner API rate limits (hashbank.api.ratelimit) ------------------------------------------
+# A token bucket per partner key in Redis: this many requests per second on average, and this
+# many at once. A consumer paging through the feed at 1,000 entries a page needs a few requests
+# a second at most; 32 readers on one key are held to this share. 0 turns the limit off.
+PARTNER_RATE_PER_SECOND = float(os.environ.get("PARTNER_RATE_PER_SECOND", "10"))
+PARTNER_RATE_BURST = int(os.environ.get("PARTNER_RATE_BURST", "30"))

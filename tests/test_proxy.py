@@ -132,7 +132,7 @@ class Browser:
         return response.status, text
 
     def sign_in(self, username: str, password: str, **headers: str) -> int:
-        status, page = self.request("GET", "/caseworkers/sign-in/")
+        _, page = self.request("GET", "/caseworkers/sign-in/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
         return self.request("POST", "/caseworkers/sign-in/",
                             {"csrfmiddlewaretoken": token, "username": username, "password": password}, headers)[0]

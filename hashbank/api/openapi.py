@@ -33,6 +33,13 @@ AUTH_ERRORS = {
     "400": _error("A key was put in the URL (never do this), or a parameter is malformed."),
     "401": _error("Missing, unknown or revoked key."),
     "403": _error("The partner's access is suspended."),
+    "429": {
+        "description": "This key is over its rate limit (code rate_limited): wait Retry-After seconds. A token "
+                       "bucket per key: PARTNER_RATE_BURST requests at once, PARTNER_RATE_PER_SECOND on average.",
+        "headers": {"Retry-After": {"description": "Whole seconds to wait, at least 1.",
+                                    "schema": {"type": "integer", "minimum": 1}}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    },
 }
 
 
@@ -84,6 +91,9 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _signed("A page.", "Page", {"Feed-Next-Cursor": {"schema": {"type": "string"}}}),
                         **AUTH_ERRORS,
+                        "400": _error("A parameter is malformed, a key was put in the URL, or the cursor is "
+                                      "beyond the head (code cursor_ahead: you hold positions this feed never "
+                                      "published; restart from the latest snapshot)."),
                         "410": _error("The cursor is older than the feed keeps: load the latest snapshot."),
                     },
                 }

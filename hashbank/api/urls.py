@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from hashbank.api import views
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("snapshots/<int:position>/file", views.snapshot_file, name="snapshot_file"),
     path("feedback", views.feedback, name="feedback"),
     path("openapi.json", views.openapi, name="openapi"),
+    # Last: everything else under /api/v1/ (snapshots/-1/file included) answers JSON 404.
+    re_path(r"^(?P<rest>.*)$", views.not_found, name="not_found"),
 ]

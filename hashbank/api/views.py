@@ -17,6 +17,7 @@ from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from hashbank.api import ratelimit
 from hashbank.api.auth import ApiError, partner_key_for, refuse_keys_in_url
 from hashbank.api.openapi import openapi_document
 from hashbank.feed import pages
@@ -43,9 +44,18 @@ def api(*methods: str, auth: bool = True) -> Callable:
                     raise ApiError(405, "method_not_allowed", f"use {' or '.join(methods)}",
                                    {"Allow": ", ".join(methods)})
                 refuse_keys_in_url(request)
+                decision = None
                 if auth:
                     request.partner_key = partner_key_for(request)  # type: ignore[attr-defined]
+                    # Right after the key is known and before any feed work: refusing is cheap.
+                    decision = ratelimit.take(request.partner_key.pk)  # type: ignore[attr-defined]
+                    if not decision.allowed:
+                        raise ApiError(429, "rate_limited",
+                                       f"this key is over its rate limit; try again in {decision.retry_after} s",
+                                       {"Retry-After": str(decision.retry_after)})
                 response = view(request, *args, **kwargs)
+                if decision is not None:
+                    response["RateLimit-Remaining"] = str(decision.remaining)
             except ApiError as error:
                 response = JsonResponse({"error": {"code": error.code, "message": error.message}},
                                         status=error.status)
@@ -73,7 +83,7 @@ def int_param(request: HttpRequest, name: str, pattern: re.Pattern, default: int
     raw = request.GET.get(name)
     if raw is None:
         return default
-    if not pattern.match(raw) or not low <= int(raw) <= high:
+    if not pattern.fullmatch(raw) or not low <= int(raw) <= high:
         raise ApiError(400, f"bad_{name}", f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -141,6 +151,12 @@ def openapi(request: HttpRequest) -> HttpResponse:
     return JsonResponse(openapi_document())
 
 
+@api("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", auth=False)
+def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any other path under /api/v1/: the documented JSON error, never the site's HTML page."""
+    raise ApiError(404, "not_found", "no such endpoint; see /api/v1/openapi.json")
+
+
 def read_json_body(request: HttpRequest) -> Any:
     cap = settings.FEED_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
@@ -154,7 +170,8 @@ def read_json_body(request: HttpRequest) -> Any:
         raise ApiError(413, "body_too_large", f"request bodies are limited to {cap} bytes")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting thousands deep; a 400 like any other unreadable body.
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
 
 
@@ -171,11 +188,11 @@ def parse_feedback(data: Any) -> list[FeedbackItem]:
         if not isinstance(report, dict) or set(report) != {"id", "outcome", "idempotency_key"}:
             raise ApiError(400, "bad_feedback", f"{where}: expected exactly id, outcome and idempotency_key")
         fingerprint_id, outcome, key = report["id"], report["outcome"], report["idempotency_key"]
-        if not isinstance(fingerprint_id, str) or not FINGERPRINT_ID_RE.match(fingerprint_id):
+        if not isinstance(fingerprint_id, str) or not FINGERPRINT_ID_RE.fullmatch(fingerprint_id):
             raise ApiError(400, "bad_feedback", f"{where}.id: expected an entry id from the feed (20 hex digits)")
         if not isinstance(outcome, str) or outcome not in outcomes:
             raise ApiError(400, "bad_feedback", f"{where}.outcome: expected one of {', '.join(sorted(outcomes))}")
-        if not isinstance(key, str) or not IDEMPOTENCY_KEY_RE.match(key):
+        if not isinstance(key, str) or not IDEMPOTENCY_KEY_RE.fullmatch(key):
             raise ApiError(400, "bad_feedback",
                            f"{where}.idempotency_key: 1 to 100 characters from A-Z a-z 0-9 . _ : ~ -")
         items.append(FeedbackItem(fingerprint_id=fingerprint_id, outcome=outcome, idempotency_key=key))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 ACCEPTED_BODY_TYPES = FORM_TYPES | {"application/json"}
@@ -42,11 +42,17 @@ class RefuseMediaMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if body_refused(request):
-            return refusal()
+            return refusal(request)
         return self.get_response(request)
 
 
-def refusal() -> HttpResponse:
+def refusal(request: HttpRequest | None = None) -> HttpResponse:
+    if request is not None and request.path_info.startswith("/api/v1/"):
+        # The partner API's documented error shape, like every other error it gives.
+        response = JsonResponse({"error": {"code": "unsupported_media_type",
+                                           "message": "send Content-Type: application/json"}}, status=415)
+        response["Cache-Control"] = "no-store"
+        return response
     return HttpResponse(
         "This service never accepts files. Only fingerprints, sent as JSON, are accepted.\n",
         status=415,

@@ -54,7 +54,8 @@ def parse_submission(request: HttpRequest) -> list[list[dict[str, Any]]]:
         raise SubmissionError(413, _("This is too much to send at once. Please send fewer files."))
     try:
         data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: JSON nested thousands deep, which no real submission is.
         raise SubmissionError(400, _("The fingerprints could not be read. Nothing was saved.")) from None
     return _files(data)
 

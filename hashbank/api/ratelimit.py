@@ -1,0 +1,74 @@
+"""Per-key rate limits for the partner API: a token bucket per partner key in Redis.
+
+Each key may make PARTNER_RATE_BURST requests at once and PARTNER_RATE_PER_SECOND on average;
+past that the API answers 429 `rate_limited` with Retry-After, after one Redis round trip and
+before any feed work, so refusing costs almost nothing and one busy key cannot take the web
+workers from survivors (issue 11). The bucket lives in one atomic Lua script on Redis' own
+clock, so every web process shares it and parallel requests cannot overdraw it.
+
+When Redis is unreachable the request is served (and a warning logged): the feed itself is in
+PostgreSQL, and a Redis blip must not cut partners off. In the embedded mode (no Redis) there
+is no limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# KEYS[1] the bucket; ARGV rate (tokens/s), burst, and optionally "now" (tests); returns
+# {allowed, seconds until one token, tokens left} as strings (Lua numbers would be truncated).
+_SCRIPT = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+if now > at then tokens = math.min(burst, tokens + (now - at) * rate) end
+local allowed = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(math.max(now, at)))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
+return {tostring(allowed), tostring(wait), tostring(tokens)}
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after: int = 0
+    remaining: int = 0
+
+
+def take(key_id: int | str, *, now: float | None = None) -> Decision:
+    """Spend one token of this key's bucket."""
+    if settings.JOBS_IN_PROCESS or settings.PARTNER_RATE_PER_SECOND <= 0:
+        return Decision(allowed=True, remaining=settings.PARTNER_RATE_BURST)
+    from hashbank.queueing import redis_connection
+
+    rate, burst = float(settings.PARTNER_RATE_PER_SECOND), float(settings.PARTNER_RATE_BURST)
+    args = [rate, burst] + ([] if now is None else [now])
+    try:
+        allowed, wait, tokens = redis_connection().eval(_SCRIPT, 1, f"imageshield:partner-rate:{key_id}", *args)
+    except Exception as error:
+        logger.warning("partner rate limit not applied (Redis: %s: %s)", type(error).__name__, error)
+        return Decision(allowed=True)
+    if allowed in (b"1", "1"):
+        return Decision(allowed=True, remaining=int(float(tokens)))
+    return Decision(allowed=False, retry_after=max(1, math.ceil(float(wait))), remaining=0)
