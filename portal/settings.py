@@ -316,3 +316,13 @@ SURVIVOR_CASES_TOTAL_PER_HOUR = int(os.environ.get("SURVIVOR_CASES_TOTAL_PER_HOU
 # a second at most; 32 readers on one key are held to this share. 0 turns the limit off.
 PARTNER_RATE_PER_SECOND = float(os.environ.get("PARTNER_RATE_PER_SECOND", "10"))
 PARTNER_RATE_BURST = int(os.environ.get("PARTNER_RATE_BURST", "30"))
+
+# --- Sessions and links -----------------------------------------------------------------------
+# Sessions end with the browser (a shared computer keeps nothing); caseworkers' are also cut
+# after 30 idle minutes or 12 hours (SessionLimitsMiddleware).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# The address people reach the site at, for links printed by commands (welcome links), with
+# its scheme and any port, e.g. https://shield.example.org or http://127.0.0.1:8000.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/") or (
+    "http://127.0.0.1:8000" if DEBUG else f"https://{ALLOWED_HOSTS[0]}"
+)

@@ -32,8 +32,14 @@ def test_creates_a_lead_with_a_welcome_link(client):
     assert membership.is_lead and membership.organisation.name == "North"
     assert not membership.user.has_usable_password()
     link = output.strip().splitlines()[-1]
-    assert "/caseworkers/welcome/" in link
-    assert client.get(link[link.index("/caseworkers/") :]).status_code == 200
+    assert "/caseworkers/welcome/?k=" in link
+    assert client.get(link[link.index("/caseworkers/") :], follow=True).status_code == 200
+
+
+def test_the_link_uses_the_public_address_with_its_port(settings):
+    settings.PUBLIC_BASE_URL = "https://shield.example.org:8443"
+    output = run("--organisation", "West", "--create-organisation", "--username", "kim", "--role", "lead")
+    assert output.strip().splitlines()[-1].startswith("https://shield.example.org:8443/caseworkers/welcome/?k=")
 
 
 def test_refuses_unknown_organisations_and_taken_usernames():
@@ -65,6 +71,6 @@ def test_reset_removes_password_and_second_factor_and_ends_sessions(client):
     # The open session is over (Django ties sessions to the password hash, which changed).
     assert client.get("/caseworkers/account/").status_code == 302
     link = out.getvalue().strip().splitlines()[-1]
-    assert client.get(link[link.index("/caseworkers/") :]).status_code == 200
+    assert client.get(link[link.index("/caseworkers/") :], follow=True).status_code == 200
     with pytest.raises(CommandError):
         call_command("caseworker_reset", "--username", "nobody", stdout=io.StringIO())

@@ -61,3 +61,12 @@ def test_the_admin_session_is_limited_too(client, django_user_model):
     assert client.get("/admin/").status_code == 200
     shift(client, started_ago=60, seen_ago=31 * 60)
     assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_session_cookie_ends_with_the_browser(client):
+    # A cookie with Expires or Max-Age outlives the browser (it lasted 14 days): none here.
+    client.post("/start/", {"age": "adult", "pictured": "on", "consent": "on"})
+    cookie = client.cookies["sessionid"]
+    assert cookie.value
+    assert not cookie["expires"] and not cookie["max-age"]

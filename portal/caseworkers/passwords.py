@@ -19,10 +19,21 @@ from django.core.exceptions import ValidationError
 SERVICE_WORDS = ("imageshield", "image shield", "caseworker", "helpline", "survivor", "password", "welcome")
 
 
+#: What each letter may be written as. "1" stands for both i and l (H3lpl1ne, 1mag3Sh13ld), so
+#: the words are matched as patterns rather than by undoing the swaps one way.
+_LOOKALIKES = {"a": "a4@", "b": "b8", "e": "e3", "g": "g96", "i": "i1!|", "l": "l1|!", "o": "o0", "s": "s5$",
+               "t": "t7+", "z": "z2"}
+
+
 def _folded(text: str) -> str:
-    # Compare letters only, so "Image-Shield 2026!" and "imageshield" are the same word, and
-    # undo the commonest digit-for-letter swaps (p4ssw0rd).
-    return re.sub(r"[^a-z]", "", text.lower().translate(str.maketrans("013457@$", "oleastas")))
+    # Letters, digits and look-alike symbols only, so "Image-Shield 2026!" and "imageshield"
+    # line up: separators and spaces go.
+    return re.sub(r"[^a-z0-9@$!|+]", "", text.lower())
+
+
+def _pattern(word: str) -> re.Pattern[str]:
+    letters = re.sub(r"[^a-z]", "", word.lower())
+    return re.compile("".join(f"[{re.escape(_LOOKALIKES.get(c, c))}]" for c in letters))
 
 
 class ServiceWordsValidator:
@@ -31,13 +42,14 @@ class ServiceWordsValidator:
     def __init__(self, words: tuple[str, ...] | None = None) -> None:
         self.words = tuple(words or SERVICE_WORDS)
 
-    def _words(self) -> list[str]:
-        return [_folded(w) for w in (*self.words, settings.SERVICE_NAME) if len(_folded(w)) >= 4]
+    def _words(self) -> list[re.Pattern[str]]:
+        words = (*self.words, settings.SERVICE_NAME)
+        return [_pattern(w) for w in words if len(re.sub(r"[^a-z]", "", w.lower())) >= 4]
 
     def validate(self, password: str, user: Any = None) -> None:
         folded = _folded(password)
         for word in self._words():
-            if word in folded:
+            if word.search(folded):
                 raise ValidationError(
                     "This password is built around a word people guess first for this service. "
                     "Choose something unrelated, for example three or four random words.",

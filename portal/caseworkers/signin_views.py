@@ -9,7 +9,7 @@ import segno
 from django.contrib import messages
 from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.tokens import default_token_generator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
@@ -126,21 +126,47 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     return redirect("caseworkers:sign_in")
 
 
-@never_cache
-@sensitive_post_parameters("new_password1", "new_password2")
-def welcome(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
-    """A new caseworker sets their first password from the one-time link they were given.
-    The link stops working once a password is set (the token covers the password hash)."""
+#: The welcome link's key, kept in the session after its first use so it leaves the address
+#: bar at once and never appears in a later URL, history entry or log line.
+WELCOME_KEY = "caseworkers_welcome"
+
+
+def _welcome_user(raw: object):
+    """The account a welcome key opens, or None (malformed, expired, already used)."""
+    if not isinstance(raw, str) or "." not in raw:
+        return None
+    uidb64, _, token = raw.partition(".")
     try:
         user = get_user_model().objects.get(pk=int(urlsafe_base64_decode(uidb64).decode()), is_active=True)
     except (ValueError, TypeError, UnicodeDecodeError, get_user_model().DoesNotExist):
-        raise Http404 from None
+        return None
     if not default_token_generator.check_token(user, token):
         logger.warning("welcome link refused: expired or already used")
-        raise Http404
+        return None
+    return user
+
+
+@never_cache
+@sensitive_post_parameters("new_password1", "new_password2")
+def welcome(request: HttpRequest) -> HttpResponse:
+    """A new caseworker sets their first password from the one-time link they were given.
+    The link stops working once a password is set (the token covers the password hash).
+
+    The key travels in the query string (`?k=`), which our nginx and gunicorn logs leave out,
+    and the first request moves it into the session and redirects to the bare page, so it is
+    not left in the address bar or the browser history either (issue 11)."""
+    if request.method == "GET" and "k" in request.GET:
+        if _welcome_user(request.GET["k"]) is None:
+            return render(request, "caseworkers/welcome_invalid.html", status=404)
+        request.session[WELCOME_KEY] = request.GET["k"]
+        return redirect("caseworkers:welcome")
+    user = _welcome_user(request.session.get(WELCOME_KEY))
+    if user is None:
+        return render(request, "caseworkers/welcome_invalid.html", status=404)
     form = WelcomePasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.save()
+        request.session.pop(WELCOME_KEY, None)
         messages.success(request, "Your password is set. Sign in to set up your second factor.")
         return redirect("caseworkers:sign_in")
     return render(request, "caseworkers/welcome.html", {"form": form})

@@ -46,7 +46,7 @@ class Command(BaseCommand):
                     f"dry run: would create {options['role']} {options['username']} at {organisation.name}"
                 )
                 return
-        base = (settings.CSRF_TRUSTED_ORIGINS or [f"https://{settings.ALLOWED_HOSTS[0]}"])[0]
+        base = settings.PUBLIC_BASE_URL
         self.stdout.write(f"created {options['role']} {created.user.get_username()} at {organisation.name}")
         self.stdout.write("Give this one-time link to them privately (it stops working once used):")
         self.stdout.write(base.rstrip("/") + created.welcome_path)

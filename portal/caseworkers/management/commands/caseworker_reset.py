@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 transaction.set_rollback(True)
                 self.stdout.write(f"dry run: would reset {options['username']}")
                 return
-        base = (settings.CSRF_TRUSTED_ORIGINS or [f"https://{settings.ALLOWED_HOSTS[0]}"])[0]
+        base = settings.PUBLIC_BASE_URL
         self.stdout.write(f"reset {options['username']}: password and second factor removed, sessions ended")
         self.stdout.write("Give this one-time link to them privately (it stops working once used):")
         self.stdout.write(base.rstrip("/") + path)
