@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from hashbank import references
-from hashbank.models import Case, CaseEvent, CaseFile, Fingerprint, Partner, PartnerFeedback
+from hashbank.models import Case, CaseEvent, CaseFile, Fingerprint, FingerprintReview, Partner, PartnerFeedback
 
 
 def case_open(*, reference: str, pin: str) -> Case | None:
@@ -92,9 +92,14 @@ def partners_public_list() -> QuerySet[Partner]:
 def fingerprints_held() -> QuerySet[Fingerprint]:
     """The staff review queue, oldest first, with how many partners reported a false match.
     Carries no reference, PIN or feed token: staff review a value, not a person."""
+    latest_hold = (
+        FingerprintReview.objects.filter(fingerprint=OuterRef("pk"), action=FingerprintReview.Action.HELD)
+        .order_by("-at", "-pk").values("reason")[:1]
+    )
     return (
         Fingerprint.objects.filter(status=Fingerprint.Status.HELD)
         .annotate(
+            hold_reason=Subquery(latest_hold),
             false_match_partners=Count(
                 "feedback__partner", filter=Q(feedback__outcome=PartnerFeedback.Outcome.FALSE_MATCH), distinct=True
             )

@@ -146,3 +146,14 @@ def test_the_helpline_is_not_limited(settings):
     settings.SURVIVOR_CASES_TOTAL_PER_HOUR = 0
     receipt = services.case_create(files=[photo_fingerprints(0)])
     assert receipt.case.fingerprints.filter(status=Fingerprint.Status.ACTIVE).exists()
+
+
+@pytest.mark.django_db
+def test_staff_see_why_a_held_case_is_held(settings, client):
+    from tests.test_caseworker_support import staff_user, verified
+
+    settings.SURVIVOR_CASES_TOTAL_PER_HOUR = 0
+    assert create("198.51.100.90", 4).status_code == 201
+    verified(client, staff_user())
+    page = client.get("/staff/review/").content.decode()
+    assert "Why it is held: " + HOLD_REASON_VOLUME in page
