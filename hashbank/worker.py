@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from rq import Worker
+from rq.exceptions import StopRequested
 
 logger = logging.getLogger("hashbank.worker")
 
@@ -29,11 +30,52 @@ logger = logging.getLogger("hashbank.worker")
 WORKER_TTL = 30
 
 
+#: How often (seconds, at most) a worker checks the outbox for changes nobody queued.
+CATCH_UP_EVERY = 5.0
+
+
 class ShieldWorker(Worker):
     # Retry a lost connection every second rather than backing off to a minute: recovery is
     # measured in seconds (bench/resilience.py).
     exponential_backoff_factor = 1.0
     max_connection_wait_time = 1.0
+    _last_catch_up = 0.0
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat, plus the catch-up. RQ's own loop reconnects after a Redis outage
+        without telling us, so the beat is where we notice: if Redis came back empty, this
+        worker registers again (or /readyz would never see it), and anything waiting in the
+        outbox that nobody could queue meanwhile gets one publisher run."""
+        super().heartbeat(timeout, pipeline)  # a ConnectionError goes to RQ's retry loop
+        if pipeline is not None or time.monotonic() - self._last_catch_up < CATCH_UP_EVERY:
+            return
+        self._last_catch_up = time.monotonic()
+        from rq import worker_registration
+
+        if not self.connection.sismember(worker_registration.REDIS_WORKER_KEYS, self.key):
+            # The beat itself recreated our hash; the registry that lists workers is what was lost.
+            logger.warning("worker %s unknown to Redis (restarted empty?): registering again", self.name)
+            with self.connection.pipeline() as pipeline:
+                pipeline.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, pipeline)
+                pipeline.expire(self.key, self.worker_ttl + 60)
+                pipeline.execute()
+        from django.db import connections
+
+        from hashbank import jobs
+        from hashbank.models import FeedOutbox
+        from hashbank.queueing import enqueue_now
+
+        try:
+            waiting = FeedOutbox.objects.exists()
+        finally:
+            # The work horse is forked from this process: it must not inherit an open socket.
+            connections.close_all()
+        if waiting:
+            enqueue_now(jobs.feed_publish, coalesce=True)
+        if self._shutdown_requested_date is not None and self.get_state() != "busy":
+            # A SIGTERM that landed inside the code above may have been swallowed with an error.
+            raise StopRequested()
 
 
 def catch_up(queue_name: str = "default") -> None:
@@ -58,14 +100,16 @@ def run(*, queues: list[str], burst: bool = False, name: str | None = None, rest
     import django_rq
     from django_rq.utils import reset_db_connections
 
-    stop = {"requested": False}
     restarts = 0
 
     def stop_between_runs(signum: int, frame: Any) -> None:
-        stop["requested"] = True
         raise _Stop
 
     while True:
+        # Outside RQ's work loop a stop request is ours to honour (RQ installs its own
+        # handlers while it works, and leaves its old ones behind when it returns).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop_between_runs)
         worker = None
         try:
             connection = django_rq.get_connection(queues[0])
@@ -75,24 +119,21 @@ def run(*, queues: list[str], burst: bool = False, name: str | None = None, rest
                                   connection=connection, name=name, worker_ttl=WORKER_TTL)
             reset_db_connections()  # the work horse forks: no shared database socket
             worker.work(burst=burst, logging_level=logging_level)
-        except _Stop:
+        except (_Stop, StopRequested):
             return restarts
         except Exception as error:  # Redis refused us, or RQ's teardown failed with it gone
             logger.warning("worker stopped: %s: %s", type(error).__name__, error)
-        if burst or (worker is not None and worker._stop_requested):
+        # An idle RQ worker stops on SIGTERM by raising StopRequested inside its loop, without
+        # setting _stop_requested; the shutdown date is set either way.
+        if burst or (worker is not None and (worker._stop_requested or worker._shutdown_requested_date)):
             return restarts
         if max_restarts is not None and restarts >= max_restarts:
             return restarts
         restarts += 1
-        # RQ's handlers are gone with its work loop; while we wait, a stop request ends us.
-        previous = {s: signal.signal(s, stop_between_runs) for s in (signal.SIGTERM, signal.SIGINT)}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop_between_runs)
         try:
             logger.warning("restarting the worker in %.1f s (restart %d)", restart_delay, restarts)
             time.sleep(restart_delay)
         except _Stop:
-            return restarts
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if stop["requested"]:
             return restarts
