@@ -139,6 +139,10 @@ def test_the_job_runs_on_a_real_worker_and_is_scheduled_by_publishing(postgres, 
     queue = django_rq.get_queue("default")
     queue.empty()
     cache.delete("hashbank:feed-snapshot-requested")  # a previous run's request marker
+    # and an earlier test's "a publisher run is queued" flag, whose job queue.empty() just removed
+    from hashbank.queueing import coalesce_key, redis_connection
+
+    redis_connection().delete(coalesce_key(jobs.feed_publish))
     case_create(files=[one_file()])  # enqueues the publisher on commit
     assert queue.count == 1
     env_dir = str(settings.FEED_SNAPSHOT_DIR)

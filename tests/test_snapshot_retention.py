@@ -148,6 +148,11 @@ def test_after_a_case_leaves_no_snapshot_file_holds_its_values(postgres, redis_u
            "FEED_SNAPSHOT_GRACE": "0"}
     queue = django_rq.get_queue("default")
     queue.empty()
+    from hashbank import jobs as bank_jobs
+    from hashbank.queueing import coalesce_key, redis_connection
+
+    # Earlier tests' "a run is queued" flags, whose jobs queue.empty() just removed.
+    redis_connection().delete(coalesce_key(bank_jobs.feed_publish), coalesce_key(bank_jobs.feed_snapshot_refresh))
     gone = case_create(files=[one_file(2), one_file(1)])
     case_create(files=[one_file(1)])
     assert run_worker(redis_url, **env).returncode == 0
