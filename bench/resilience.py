@@ -2,9 +2,6 @@
 through worker kills, a Redis crash and a PostgreSQL restart, and one partner key cannot
 starve survivors.
 
-Status (2026-12-02): not finished. Its first --quick run reached the time limit in the fault
-phase without printing figures; docs/operations.md says so. Treat its output as unproven
-until a run completes.
 
 It starts its own loopback stack (a PostgreSQL cluster, redis-server, gunicorn and a worker
 under a stand-in for systemd's Restart=always), then:
@@ -460,6 +457,8 @@ class Bench:
             "FEED_KEY_SECRET": secret + "-feed", "ALLOWED_HOSTS": "127.0.0.1,localhost", "DEBUG": "0",
             "SECURE_SSL_REDIRECT": "0", "SECURE_HSTS_SECONDS": "0", "BEHIND_TLS_PROXY": "0",
             "FEED_SNAPSHOT_DIR": str(snapshots), "LOG_LEVEL": "WARNING",
+            # DEBUG=0 serves hashed static names from a manifest: collected once, below.
+            "STATIC_ROOT": str(stack.dir / "static"),
             # Past the total a case is held for review, not refused: the bench's own volume
             # is not a flood, so the total is set out of reach (per-address limits stay).
             "SURVIVOR_CASES_TOTAL_PER_HOUR": os.environ.get("SURVIVOR_CASES_TOTAL_PER_HOUR", "1000000"),
@@ -476,7 +475,8 @@ class Bench:
 
     def _django(self) -> None:
         """Migrate and create partners from this process (Django on the bench's database)."""
-        for key in ("DATABASE_URL", "SECRET_KEY", "FEED_KEY_SECRET", "FEED_SNAPSHOT_DIR", "DJANGO_SETTINGS_MODULE"):
+        for key in ("DATABASE_URL", "SECRET_KEY", "FEED_KEY_SECRET", "FEED_SNAPSHOT_DIR", "DJANGO_SETTINGS_MODULE",
+                    "STATIC_ROOT"):
             os.environ[key] = self.env[key]
         os.environ.pop("REDIS_URL", None)
         import django
@@ -485,6 +485,7 @@ class Bench:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
         from hashbank.feed.signing import keys_published
         from hashbank.services import partner_create, partner_key_issue
 
@@ -585,6 +586,8 @@ class Bench:
             time.sleep(0.1)
         if fault.published is not None:
             fault.recovery = max(fault.readyz or 0.0, fault.submission or 0.0, fault.published)
+        log(f"{fault.name}: {fault.detail}; readyz {fault.readyz}, submission {fault.submission}, "
+            f"in feed {fault.published}")
 
     def wait_marker(self, step: str, timeout: float) -> bool:
         return wait_for(lambda: (self.faultdir / f"in-{step}").exists(), timeout, 0.01)
@@ -773,8 +776,6 @@ class Bench:
         log("audit")
         audit = self.audit()
         report = self.report(quiet, flooded, flood_statuses, audit, settle, time.monotonic() - started)
-        if self.args.keep_logs:
-            shutil.copytree(self.stack.logs, self.args.keep_logs, dirs_exist_ok=True)
         return report
 
     # -- output --
@@ -903,6 +904,8 @@ def main() -> int:
     finally:
         signal.alarm(0)
         if hasattr(bench, "stack"):
+            if args.keep_logs:
+                shutil.copytree(bench.stack.logs, args.keep_logs, dirs_exist_ok=True)
             bench.stack.close()
 
 
