@@ -25,9 +25,13 @@ from rq.exceptions import StopRequested
 
 logger = logging.getLogger("hashbank.worker")
 
-#: Seconds between heartbeats of an idle worker (RQ's default is 420 s; /readyz wants a
-#: fresher sign of life than that).
-WORKER_TTL = 30
+#: RQ's worker TTL. An idle worker beats every `WORKER_TTL - 15` seconds (RQ's rule), so 20
+#: gives a beat every 5 s (RQ's default TTL of 420 s beats every 6.75 minutes, far too rarely
+#: for /readyz to notice a killed worker).
+WORKER_TTL = 20
+#: A busy worker beats every this many seconds while its job runs (RQ's default is 30 s), so
+#: a long snapshot does not look like a dead worker to /readyz.
+JOB_MONITORING_INTERVAL = 5
 
 
 #: How often (seconds, at most) a worker checks the outbox for changes nobody queued.
@@ -116,7 +120,8 @@ def run(*, queues: list[str], burst: bool = False, name: str | None = None, rest
             connection.ping()
             catch_up(queues[0])
             worker = ShieldWorker([django_rq.get_queue(q, connection=connection) for q in queues],
-                                  connection=connection, name=name, worker_ttl=WORKER_TTL)
+                                  connection=connection, name=name, worker_ttl=WORKER_TTL,
+                                  job_monitoring_interval=JOB_MONITORING_INTERVAL)
             reset_db_connections()  # the work horse forks: no shared database socket
             worker.work(burst=burst, logging_level=logging_level)
         except (_Stop, StopRequested):

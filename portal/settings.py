@@ -296,9 +296,9 @@ REDIS_CONNECT_TIMEOUT = float(os.environ.get("REDIS_CONNECT_TIMEOUT", "1"))
 REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "3"))
 
 # --- Health (portal.health) and the worker ------------------------------------------------------
-# /readyz fails when no worker has sent a heartbeat for this long (s); idle workers beat every
-# 15 s (hashbank.worker.WORKER_TTL).
-WORKER_HEARTBEAT_MAX_AGE = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE", "60"))
+# /readyz fails when no worker has sent a heartbeat for this long (s); workers beat every 5 s,
+# idle or busy (hashbank.worker), so 20 s is four missed beats: a killed worker shows within 20 s.
+WORKER_HEARTBEAT_MAX_AGE = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE", "20"))
 
 # --- Flood limits on the survivor pages (portal.survivor.limits) -------------------------------
 # Per client address (IPv6 by /64) per hour, in 10-minute steps: consents given and cases made.

@@ -15,3 +15,8 @@ urlpatterns = [
     # Caseworkers and service staff (issue 6): /caseworkers/... and /staff/review/.
     path("", include("portal.caseworkers.urls")),
 ]
+
+# The site's own error pages: the layout and quick exit on pages, JSON under /api/, and 503
+# with Retry-After while PostgreSQL or Redis is unreachable (portal.errors).
+handler404 = "portal.errors.page_not_found"
+handler500 = "portal.errors.server_error"

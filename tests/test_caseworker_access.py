@@ -243,3 +243,64 @@ def test_admin_needs_staff_with_a_verified_second_factor(client, world):
 def test_admin_login_form_asks_for_the_second_factor(client):
     html = client.get("/admin/login/").content.decode()
     assert 'name="otp_token"' in html
+
+
+# --- A wrong method is refused only after the access check (issue 11, item 12) -----------
+
+
+def method_restricted_urls(case_id) -> list[tuple[str, str]]:
+    """(wrong method, URL) for every caseworker and staff URL that takes only some methods."""
+    return [
+        ("post", reverse("caseworkers:cases")),
+        ("post", reverse("caseworkers:case_new")),
+        ("get", reverse("caseworkers:case_new_submit")),
+        ("post", reverse("caseworkers:case", args=[case_id])),
+        ("get", reverse("caseworkers:note_add", args=[case_id])),
+        ("put", reverse("caseworkers:note_edit", args=[case_id, 1])),
+        ("get", reverse("caseworkers:handover", args=[case_id])),
+        ("post", reverse("caseworkers:audit")),
+        ("post", reverse("caseworkers:audit_export")),
+        ("post", reverse("caseworkers:account")),
+        ("get", reverse("caseworkers:recovery_codes_new")),
+        ("post", reverse("caseworkers:review_queue")),
+        ("get", reverse("caseworkers:review_decide", args=["0123456789abcdef0123"])),
+    ]
+
+
+def wrong_method(client, method: str, url: str):
+    return getattr(client, method)(url)
+
+
+def test_a_wrong_method_from_a_stranger_is_sign_in_not_405(client, world):
+    for method, url in method_restricted_urls(world["case"].public_id):
+        response = wrong_method(client, method, url)
+        assert response.status_code == 302, (method, url, response.status_code)
+        assert response["Location"].startswith(reverse("caseworkers:sign_in")), url
+
+
+def test_a_wrong_method_on_another_organisations_case_is_not_found(client, world):
+    verified(client, world["bob"].user)
+    urls = method_restricted_urls(world["case"].public_id)
+    case_scoped = [(m, u) for m, u in urls if "/cases/" in u and "new" not in u]
+    assert len(case_scoped) == 4
+    for method, url in case_scoped:
+        assert wrong_method(client, method, url).status_code == 404, (method, url)
+
+
+def test_a_wrong_method_on_pages_someone_may_not_see_is_not_found(client, world):
+    verified(client, world["alice"].user)  # a caseworker: not a lead, not staff
+    for name in ("audit", "audit_export", "review_queue"):
+        assert client.post(reverse(f"caseworkers:{name}")).status_code == 404, name
+    assert client.get(reverse("caseworkers:review_decide", args=["0123456789abcdef0123"])).status_code == 404
+
+
+def test_the_same_wrong_methods_are_405_for_someone_allowed(client, world):
+    """So the answers above are the access check speaking, not a missing route."""
+    verified(client, world["lena"].user)
+    lena_urls = [(m, u) for m, u in method_restricted_urls(world["case"].public_id) if "/staff/" not in u]
+    for method, url in lena_urls:
+        assert wrong_method(client, method, url).status_code == 405, (method, url)
+    staff = staff_user("stella")
+    verified(client, staff)
+    assert client.post(reverse("caseworkers:review_queue")).status_code == 405
+    assert client.get(reverse("caseworkers:review_decide", args=["0123456789abcdef0123"])).status_code == 405

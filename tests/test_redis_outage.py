@@ -135,3 +135,48 @@ def test_readyz_in_the_embedded_mode_checks_the_database(settings):
     assert response.status_code == 200
     checks = response.json()["checks"]
     assert checks["database"] == "ok" and checks["feed_outbox_oldest_seconds"] == 0
+
+
+def start_worker(redis_url: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "manage.py", "worker", "-v", "0"], cwd=ROOT,
+                            env=subprocess_env(REDIS_URL=redis_url), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_readyz_notices_a_killed_worker(postgres, queued):
+    """SIGKILL leaves the worker's registration behind; its heartbeat stops, and /readyz says
+    so within WORKER_HEARTBEAT_MAX_AGE (20 s) rather than a minute later."""
+    from portal.health import readiness
+
+    worker = start_worker(queued.url)
+    try:
+        assert wait_for(lambda: readiness()[0]), readiness()
+    finally:
+        worker.kill()
+        worker.communicate()
+    assert wait_for(lambda: not readiness()[0], seconds=35), readiness()
+    assert readiness()[1]["worker"].startswith("last heartbeat")
+
+
+def test_a_busy_worker_is_not_taken_for_a_dead_one(postgres, queued):
+    """While a job runs longer than WORKER_HEARTBEAT_MAX_AGE (a big snapshot), the worker
+    still beats, so /readyz stays 200 throughout."""
+    import django_rq
+
+    from portal.health import readiness
+    from tests.slow_job import sleep
+
+    worker = start_worker(queued.url)
+    try:
+        assert wait_for(lambda: readiness()[0]), readiness()
+        job = django_rq.get_queue("default").enqueue(sleep, 27, job_timeout=120)
+        assert wait_for(lambda: job.get_status(refresh=True) == "started")
+        samples = []
+        while job.get_status(refresh=True) == "started":
+            samples.append(readiness())
+            time.sleep(1)
+        assert len(samples) >= 20
+        assert all(ok for ok, _ in samples), [checks for ok, checks in samples if not ok][:1]
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=30)

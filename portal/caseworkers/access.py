@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.cache import never_cache
 
 from hashbank.models import Case
@@ -104,6 +104,28 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def methods(*allowed: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Refuse other HTTP methods with 405, but only after the access check: put it inside
+    `caseworker_required`/`staff_required`. Django's `require_POST` outside them answered a
+    stranger's GET with 405, telling them the URL was real where the docs promise "not
+    found" (issue 11). On a case's URLs the case itself is looked up first, so a wrong method
+    on another organisation's case is a 404 like every other refusal."""
+    allowed_set = frozenset(m.upper() for m in allowed)
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in allowed_set:
+                if "case_id" in kwargs:
+                    caseworker_case_get(user=request.user, case_id=kwargs["case_id"])
+                return HttpResponseNotAllowed(sorted(allowed_set))
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
 def caseworker_case_get(

@@ -9,25 +9,24 @@ import logging
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
 
 from hashbank import selectors as bank_selectors
 from hashbank import services as bank
-from portal.caseworkers.access import staff_required
+from portal.caseworkers.access import methods, staff_required
 from portal.caseworkers.forms import ReviewDecisionForm
 
 logger = logging.getLogger(__name__)
 
 
-@require_GET
 @staff_required
+@methods("GET", "HEAD")
 def review_queue(request: HttpRequest) -> HttpResponse:
     held = list(bank_selectors.fingerprints_held()[:200])
     return render(request, "caseworkers/review_queue.html", {"held": held, "form": ReviewDecisionForm()})
 
 
-@require_POST
 @staff_required
+@methods("POST")
 def review_decide(request: HttpRequest, fingerprint_id: str) -> HttpResponse:
     fingerprint = bank_selectors.fingerprints_held().filter(public_id=fingerprint_id).first()
     if fingerprint is None:

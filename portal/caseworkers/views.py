@@ -9,11 +9,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hashbank.fingerprints import FingerprintError
 from portal.caseworkers import selectors, services
-from portal.caseworkers.access import caseworker_case_get, caseworker_required, lead_required
+from portal.caseworkers.access import caseworker_case_get, caseworker_required, lead_required, methods
 from portal.caseworkers.exports import audit_csv
 from portal.caseworkers.forms import HandoverForm, NoteForm
 from portal.caseworkers.models import CaseNote
@@ -23,8 +22,8 @@ from portal.survivor.wire import SubmissionError, parse_submission
 logger = logging.getLogger(__name__)
 
 
-@require_GET
 @caseworker_required
+@methods("GET", "HEAD")
 def cases(request: HttpRequest) -> HttpResponse:
     membership = request.membership
     rows, page = selectors.assisted_cases_page(
@@ -34,14 +33,14 @@ def cases(request: HttpRequest) -> HttpResponse:
     return render(request, "caseworkers/cases.html", {"rows": rows, "page": page})
 
 
-@require_GET
 @caseworker_required
+@methods("GET", "HEAD")
 def case_new(request: HttpRequest) -> HttpResponse:
     return render(request, "caseworkers/case_new.html")
 
 
-@require_POST
 @caseworker_required
+@methods("POST")
 def case_new_submit(request: HttpRequest) -> HttpResponse:
     """Fingerprints from the page (JSON, the survivor journey's exact shape); the answer holds
     the reference and PIN for the client, once."""
@@ -64,8 +63,8 @@ def case_new_submit(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
 @caseworker_required
+@methods("GET", "HEAD")
 def case_detail(request: HttpRequest, case_id: str) -> HttpResponse:
     assisted = caseworker_case_get(user=request.user, case_id=case_id)
     return _render_case(request, assisted)
@@ -100,8 +99,8 @@ def _render_case(
     )
 
 
-@require_POST
 @caseworker_required
+@methods("POST")
 def note_add(request: HttpRequest, case_id: str) -> HttpResponse:
     assisted = caseworker_case_get(user=request.user, case_id=case_id)
     form = NoteForm(request.POST)
@@ -116,8 +115,8 @@ def note_add(request: HttpRequest, case_id: str) -> HttpResponse:
     return _render_case(request, assisted, note_form=form)
 
 
-@require_http_methods(["GET", "POST"])
 @caseworker_required
+@methods("GET", "POST")
 def note_edit(request: HttpRequest, case_id: str, note_id: int) -> HttpResponse:
     assisted = caseworker_case_get(user=request.user, case_id=case_id)
     note = CaseNote.objects.filter(pk=note_id, assisted_case=assisted).select_related("assisted_case").first()
@@ -140,8 +139,8 @@ def note_edit(request: HttpRequest, case_id: str, note_id: int) -> HttpResponse:
     return render(request, "caseworkers/note_edit.html", {"assisted": assisted, "note": note, "form": form})
 
 
-@require_POST
 @caseworker_required
+@methods("POST")
 def handover(request: HttpRequest, case_id: str) -> HttpResponse:
     assisted = caseworker_case_get(user=request.user, case_id=case_id)
     choices = selectors.colleagues(
@@ -161,8 +160,8 @@ def handover(request: HttpRequest, case_id: str) -> HttpResponse:
     return _render_case(request, assisted, handover_form=form)
 
 
-@require_GET
 @lead_required
+@methods("GET", "HEAD")
 def audit(request: HttpRequest) -> HttpResponse:
     membership = request.membership
     case_id = request.GET.get("case")
@@ -175,8 +174,8 @@ def audit(request: HttpRequest) -> HttpResponse:
     return render(request, "caseworkers/audit.html", {"events": events, "case_public_id": case_public_id})
 
 
-@require_GET
 @lead_required
+@methods("GET", "HEAD")
 def audit_export(request: HttpRequest) -> HttpResponse:
     membership = request.membership
     services.audit_viewed(membership=membership, exported=True)
@@ -186,14 +185,14 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
 @caseworker_required
+@methods("GET", "HEAD")
 def account(request: HttpRequest) -> HttpResponse:
     return render(request, "caseworkers/account.html", {"recovery_left": recovery_codes_left(request.user)})
 
 
-@require_POST
 @caseworker_required
+@methods("POST")
 def recovery_codes_new(request: HttpRequest) -> HttpResponse:
     codes = recovery_codes_issue(request.user)
     return render(request, "caseworkers/recovery_codes.html", {"codes": codes, "next": "caseworkers:account"})
