@@ -98,8 +98,8 @@ def load(entries: int) -> float:
         f"COPY {table} (position, fingerprint_key, op, line, chain, published_at) FROM STDIN"
     ) as copy:
         for position in range(1, entries + 1):
-            # One in ten entries withdraws an earlier fingerprint (a tombstone carries the
-            # withdrawn value, as the publisher writes it): tombstones are part of a real feed.
+            # One in ten entries withdraws an earlier fingerprint (the publisher's entry_line
+            # writes it as a tombstone naming only the id): tombstones are part of a real feed.
             if live and rng.random() < 0.1:
                 key, value = live.pop(rng.randrange(len(live)))
                 op = "withdraw"

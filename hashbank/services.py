@@ -357,12 +357,15 @@ def _withdraw_fingerprints(fingerprints: Iterable[Fingerprint] | object, now: da
 def _outbox(fingerprints: Sequence[Fingerprint], op: str, now: datetime, case: Case | None = None) -> None:
     if not fingerprints:
         return
-    tokens = dict(Case.objects.filter(pk__in={f.case_id for f in fingerprints}).values_list("pk", "feed_token"))
-    FeedOutbox.objects.bulk_create(
-        FeedOutbox(fingerprint_key=f.public_id, op=op, signal_type=f.signal_type, value=f.value,
-                   quality=f.quality, case_token=tokens[f.case_id], case_id=f.case_id, created_at=now)
-        for f in fingerprints
-    )
+    if op == FeedOp.WITHDRAW:
+        # A tombstone needs only the id: no copy of the value waits in the outbox either.
+        rows = [FeedOutbox(fingerprint_key=f.public_id, op=op, case_id=f.case_id, created_at=now) for f in fingerprints]
+    else:
+        tokens = dict(Case.objects.filter(pk__in={f.case_id for f in fingerprints}).values_list("pk", "feed_token"))
+        rows = [FeedOutbox(fingerprint_key=f.public_id, op=op, signal_type=f.signal_type, value=f.value,
+                           quality=f.quality, case_token=tokens[f.case_id], case_id=f.case_id, created_at=now)
+                for f in fingerprints]
+    FeedOutbox.objects.bulk_create(rows)
     from hashbank import jobs
 
     # Coalesced: a burst of submissions queues one publisher run, not one each (issue 11).

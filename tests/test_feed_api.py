@@ -43,11 +43,16 @@ def test_full_sync_sees_every_add_and_tombstone_in_order(client, secret):
     by_id = {f.public_id: f for f in Fingerprint.objects.all()}
     for entry in entries:
         fingerprint = by_id[entry["id"]]
+        assert first.reference.replace("-", "") not in json.dumps(entry)
+        if entry["op"] == "withdraw":
+            # A tombstone names the id and nothing else: the value stays out of the feed.
+            assert set(entry) == {"position", "op", "id", "time"}
+            assert fingerprint.value not in json.dumps(entry)
+            continue
         assert entry["signal_type"] == fingerprint.signal_type in {"pdq", "md5"}
         assert entry["value"] == fingerprint.value == fingerprint.value.lower()
         assert entry["case"] == fingerprint.case.feed_token
-        assert first.reference.replace("-", "") not in json.dumps(entry)
-    assert {e["case"] for e in entries} == {first.case.feed_token, second.case.feed_token}
+    assert {e["case"] for e in entries if e["op"] == "add"} == {first.case.feed_token, second.case.feed_token}
     assert verifier.position == verifier.checkpoint.head_position == 10
 
 
@@ -133,3 +138,20 @@ def test_a_page_costs_a_fixed_number_of_queries(client, secret, django_assert_ma
     with django_assert_max_num_queries(3):
         response = client.get("/api/v1/feed", {"cursor": 1, "limit": 1000}, **auth(secret))
     assert response.status_code == 200 and response["Feed-Next-Cursor"] == "6"
+
+
+def test_the_openapi_entry_shapes_are_the_verifiers():
+    """What the OpenAPI description promises partners is exactly what the verifier accepts:
+    an addition with every field, a withdrawal with the id only (format 2)."""
+    from hashbank.api.openapi import openapi_document
+    from hashbank.fingerprints import verify
+
+    schemas = openapi_document()["components"]["schemas"]
+    assert {s["$ref"] for s in schemas["Entry"]["oneOf"]} == {"#/components/schemas/Addition",
+                                                              "#/components/schemas/Withdrawal"}
+    assert set(schemas["Addition"]["required"]) == set(verify.ADD_FIELDS)
+    assert set(schemas["Withdrawal"]["required"]) == set(verify.WITHDRAW_FIELDS)
+    assert schemas["Addition"]["properties"]["op"]["enum"] == ["add"]
+    assert schemas["Withdrawal"]["properties"]["op"]["enum"] == ["withdraw"]
+    for name in ("Page", "Checkpoint", "KeySet", "SnapshotManifest"):
+        assert schemas[name]["properties"]["format"]["enum"] == [verify.FORMAT_VERSION], name

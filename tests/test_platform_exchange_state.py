@@ -1,5 +1,6 @@
 """The exchange's state handling, called as HMA and the CLI call it, against a live server:
-snapshot bootstrap, per-id counting of shared values across separate fetches, an expired
+snapshot bootstrap, records keyed by fingerprint id (a tombstone names only the id), a value
+two survivors share, the move from the value-keyed records of feed format 1, an expired
 cursor turning into a stale checkpoint and a fresh start, checkpoints that survive JSON, a
 progress time that never goes backwards, and report_opinion reaching the case timeline."""
 
@@ -64,42 +65,103 @@ def fetch(api, checkpoint, stored: dict) -> tuple[SurvivorHashFeedCheckpoint, li
     return deltas[-1].checkpoint, deltas
 
 
+def matched(stored: dict) -> dict[str, frozenset[str]]:
+    """What the CLI indexes from its store: PDQ value -> the ids that hold it."""
+    return {value: meta.ids for value, meta in API.naive_convert_to_signal_type(TYPES, None, stored)
+            .get(PdqSignal, {}).items()}
+
+
+def hma_commit(rows: dict, updates: dict) -> None:
+    """HMA's storage (exchange_commit_fetch): one row per str(key), replaced, never merged;
+    None or a record that converts to nothing deletes the row."""
+    for key, value in updates.items():
+        if value is not None and not API.naive_convert_to_signal_type(TYPES, None, {key: value}):
+            value = None
+        if value is None:
+            rows.pop(str(key), None)
+        else:
+            rows[str(key)] = value
+
+
 def test_a_value_two_survivors_submitted_stays_until_both_withdraw(exchange):
     shared = pdq_value()
     first = submit(shared)
     assert snapshot_build(force=True) is not None
     stored: dict = {}
     checkpoint, deltas = fetch(exchange(), None, stored)
-    assert deltas[0].updates[("pdq", shared)].complete  # the first fetch starts from the snapshot
-    assert stored[("pdq", shared)].ids == {id_of(first)}
+    assert set(deltas[0].updates) == {id_of(first)}  # the first fetch starts from the snapshot
+    assert matched(stored) == {shared: {id_of(first)}}
 
     second = submit(shared)
     checkpoint, _ = fetch(exchange(), checkpoint, stored)  # a new instance: nothing carried over
-    assert stored[("pdq", shared)].ids == {id_of(first), id_of(second)}
+    assert set(stored) == {id_of(first), id_of(second)}  # keyed by fingerprint id
+    assert matched(stored) == {shared: {id_of(first), id_of(second)}}
 
     case_withdraw(case=first.case)
-    checkpoint, _ = fetch(exchange(), checkpoint, stored)
-    assert stored[("pdq", shared)].ids == {id_of(second)}
-    as_signals = API.naive_convert_to_signal_type(TYPES, None, stored)
-    assert set(as_signals[PdqSignal]) == {shared}
+    checkpoint, deltas = fetch(exchange(), checkpoint, stored)
+    assert deltas[-1].updates == {id_of(first): None}  # the tombstone names only the id
+    assert matched(stored) == {shared: {id_of(second)}}
 
     case_withdraw(case=second.case)
     checkpoint, _ = fetch(exchange(), checkpoint, stored)
-    assert ("pdq", shared) not in stored
-    assert API.naive_convert_to_signal_type(TYPES, None, stored) == {}
+    assert stored == {} and matched(stored) == {}
 
 
-def test_merging_counts_ids_and_a_withdrawal_only_update_is_never_matched():
+def test_hma_storage_deletes_a_withdrawn_record_by_its_id(exchange):
+    """HMA stores each record under str(key) and calls naive_convert one record at a time."""
+    shared, other = pdq_value(), pdq_value()
+    first, second, third = submit(shared), submit(shared), submit(other)
+    rows: dict = {}
+    api = exchange()
+    checkpoint = None
+    for delta in api.fetch_iter(TYPES, checkpoint):
+        hma_commit(rows, delta.updates)
+        checkpoint = delta.checkpoint
+    assert set(rows) == {id_of(first), id_of(second), id_of(third)}
+    case_withdraw(case=first.case)
+    case_withdraw(case=third.case)
+    for delta in exchange().fetch_iter(TYPES, checkpoint):
+        hma_commit(rows, delta.updates)
+    assert set(rows) == {id_of(second)}
+    assert API.naive_convert_to_signal_type(TYPES, None, {id_of(second): rows[id_of(second)]}) == {
+        PdqSignal: {shared: API.get_record_cls()(ids=frozenset({id_of(second)}), complete=True, quality=90)}
+    }
+
+
+def test_a_checkpoint_from_the_value_keyed_version_starts_over_and_removes_its_records(exchange):
+    """Feed format 1's exchange keyed records by (signal type, value). Its checkpoint makes the
+    next fetch reload the snapshot and delete the old record of every value reloaded, in the
+    CLI's store (tuple keys) and in HMA's (their str())."""
+    kept = submit(pdq_value())
     record = API.get_record_cls()
-    key = ("pdq", pdq_value())
-    held = record(ids=frozenset({"a", "b"}), complete=True)
-    assert API.fetch_value_merge(held, record(withdrawn=frozenset({"a"}))).ids == {"b"}
-    assert API.fetch_value_merge(held, record(withdrawn=frozenset({"a", "b"}))) is None
-    assert API.fetch_value_merge(held, record(ids=frozenset({"c"}), withdrawn=frozenset({"a"}))).ids == {"b", "c"}
-    assert API.fetch_value_merge(held, None) is None
-    # HMA replaces stored values instead of merging them across commits; a withdrawal-only
-    # update must then leave nothing to match (HMA deletes a record it cannot convert).
-    assert API.naive_convert_to_signal_type(TYPES, None, {key: record(withdrawn=frozenset({"a"}))}) == {}
+    checkpoint, _ = fetch(exchange(), None, {})
+    assert snapshot_build(force=True) is not None
+    value = Fingerprint.objects.get(case=kept.case).value
+    old_record = record(ids=frozenset({id_of(kept)}), complete=True)
+    old_checkpoint = SurvivorHashFeedCheckpoint(**{**checkpoint.__dict__, "record_keys": ""})
+    assert not old_checkpoint.is_stale()  # HMA would pass None for a stale one and keep old rows
+
+    cli_store: dict = {("pdq", value): old_record}
+    assert matched(cli_store) == {value: {id_of(kept)}}  # old records still convert meanwhile
+    new_checkpoint, deltas = fetch(exchange(), old_checkpoint, cli_store)
+    assert deltas[0].updates[("pdq", value)] is None
+    assert set(cli_store) == {id_of(kept)} and matched(cli_store) == {value: {id_of(kept)}}
+    assert new_checkpoint.record_keys == "fingerprint_id"
+
+    hma_rows: dict = {str(("pdq", value)): old_record}
+    for delta in exchange().fetch_iter(TYPES, old_checkpoint):
+        hma_commit(hma_rows, delta.updates)
+    assert set(hma_rows) == {id_of(kept)}
+    # The migrated checkpoint resumes normally: no second reload.
+    again = list(exchange().fetch_iter(TYPES, new_checkpoint))
+    assert all(not d.updates for d in again)
+
+
+def test_a_record_that_does_not_validate_is_never_indexed():
+    record = API.get_record_cls()
+    bad = record(ids=frozenset({"a"}), complete=True, signal_type="pdq", value="not-a-pdq-hash")
+    withdrawn = record(ids=frozenset(), complete=True, signal_type="pdq", value=pdq_value())
+    assert API.naive_convert_to_signal_type(TYPES, None, {"a": bad, "b": withdrawn}) == {}
 
 
 def test_an_expired_cursor_makes_the_checkpoint_stale_and_the_next_fetch_starts_over(exchange):
@@ -125,7 +187,7 @@ def test_an_expired_cursor_makes_the_checkpoint_stale_and_the_next_fetch_starts_
     stored = {}
     fresh, _ = fetch(exchange(), None, stored)
     assert not fresh.is_stale()
-    assert {key[1] for key in stored} == {Fingerprint.objects.get(case=kept.case).value, later_value}
+    assert set(matched(stored)) == {Fingerprint.objects.get(case=kept.case).value, later_value}
     assert fresh.get_progress_timestamp() >= checkpoint.get_progress_timestamp()
 
 

@@ -157,3 +157,62 @@ def test_two_entries_on_one_line_are_refused(feed):
         kid, signature = sign(squeezed)
         with pytest.raises(VerifyError, match=r"comma|not JSON|not one entry|one entry per line"):
             FeedVerifier(feed["keys"]).accept_page(squeezed, kid, signature)
+
+
+def signed_page(entries: list[dict]) -> tuple[bytes, str, str]:
+    """A page of these entries from position 0, laid out and chained as the server does, and
+    signed with the feed's own key (so only the entry shapes are under test)."""
+    from hashbank.feed.signing import sign
+
+    lines = [verify.entry_bytes(e) for e in entries]
+    digest = verify.GENESIS
+    for line in lines:
+        digest = verify.chain_step(digest, line)
+    body = (
+        f'{{"cursor":0,"digest":"{digest}","format":{verify.FORMAT_VERSION},"kind":"{verify.PAGE_KIND}",'
+        f'"more":false,"next_cursor":{len(lines)},"prev_digest":"{verify.GENESIS}","entries":[\n'
+    ).encode() + b",\n".join(lines) + b"\n]}"
+    return (body, *sign(body))
+
+
+ADD = {"position": 1, "op": "add", "id": "f" * 20, "signal_type": "pdq", "value": "a" * 64, "quality": 90,
+       "case": "c" * 32, "time": "2026-12-02T00:00:00Z"}
+
+
+def test_a_tombstone_names_only_the_id(feed):
+    tombstone = {"position": 2, "op": "withdraw", "id": "f" * 20, "time": "2026-12-02T00:00:00Z"}
+    page = FeedVerifier(feed["keys"]).accept_page(*signed_page([ADD, tombstone]))
+    assert page.entries[1] == tombstone
+    # A withdrawal from before format 2 (it repeated the value) is still part of the chain.
+    legacy = {**ADD, "position": 2, "op": "withdraw"}
+    assert FeedVerifier(feed["keys"]).accept_page(*signed_page([ADD, legacy])).entries[1]["op"] == "withdraw"
+
+
+@pytest.mark.parametrize("entry", [
+    {"position": 1, "op": "add", "id": "f" * 20, "time": "2026-12-02T00:00:00Z"},  # an addition without its value
+    {"position": 1, "op": "withdraw", "id": "f" * 20, "value": "a" * 64, "time": "2026-12-02T00:00:00Z"},
+    {**ADD, "op": "replace"},
+    {**ADD, "extra": 1},
+    {k: v for k, v in ADD.items() if k != "quality"},
+])
+def test_an_entry_of_neither_shape_is_refused(feed, entry):
+    with pytest.raises(VerifyError, match="not an addition or a withdrawal"):
+        FeedVerifier(feed["keys"]).accept_page(*signed_page([entry]))
+
+
+def test_the_server_writes_tombstones_without_the_value(client, secret):
+    from hashbank.models import FeedEntry, FeedOutbox
+    from hashbank.services import case_withdraw
+
+    receipt = case_create(files=[one_file(2)])
+    publish()
+    values = set(receipt.case.fingerprints.values_list("value", flat=True))
+    case_withdraw(case=receipt.case)
+    # Nothing of the values waits in the outbox, and nothing reaches the feed.
+    assert FeedOutbox.objects.filter(op="withdraw").exists()
+    assert not FeedOutbox.objects.filter(op="withdraw").exclude(value="").exists()
+    publish()
+    tombstones = list(FeedEntry.objects.filter(op="withdraw").values_list("line", flat=True))
+    assert len(tombstones) == len(values)
+    assert all(json.loads(line).keys() == {"position", "op", "id", "time"} for line in tombstones)
+    assert not any(value in line for line in tombstones for value in values)

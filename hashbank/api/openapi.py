@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hashbank.fingerprints import SIGNAL_TYPES
+from hashbank.fingerprints.verify import FORMAT_VERSION
 
 HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 SIGNED_HEADERS = {
@@ -44,24 +45,37 @@ AUTH_ERRORS = {
 
 
 def openapi_document() -> dict[str, Any]:
-    entry = {
+    common = {
+        "position": {"type": "integer", "minimum": 1, "description": "Place in the feed; dense, from 1."},
+        "id": {"type": "string", "pattern": "^[0-9a-f]{20}$",
+               "description": "The fingerprint's id: key your records by it; quote it in feedback."},
+        "time": {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SSZ: when it was published."},
+    }
+    matching = {
+        "signal_type": {"type": "string", "enum": sorted(SIGNAL_TYPES),
+                        "description": "python-threatexchange's signal type names."},
+        "value": {"type": "string", "description": "Lowercase hex (vpdq: python-threatexchange's JSON list)."},
+        "quality": {"type": "integer", "nullable": True, "minimum": 0, "maximum": 100},
+        "case": {"type": "string", "description": "Opaque random token grouping one case's fingerprints."},
+    }
+    addition = {
         "type": "object",
         "additionalProperties": False,
         "required": ["position", "op", "id", "signal_type", "value", "quality", "case", "time"],
-        "properties": {
-            "position": {"type": "integer", "minimum": 1, "description": "Place in the feed; dense, from 1."},
-            "op": {"type": "string", "enum": ["add", "withdraw"],
-                   "description": "withdraw is a tombstone: stop matching this id."},
-            "id": {"type": "string", "pattern": "^[0-9a-f]{20}$",
-                   "description": "The fingerprint's id: quote it in feedback; a withdraw names the same id."},
-            "signal_type": {"type": "string", "enum": sorted(SIGNAL_TYPES),
-                            "description": "python-threatexchange's signal type names."},
-            "value": {"type": "string", "description": "Lowercase hex (vpdq: python-threatexchange's JSON list)."},
-            "quality": {"type": "integer", "nullable": True, "minimum": 0, "maximum": 100},
-            "case": {"type": "string", "description": "Opaque random token grouping one case's fingerprints."},
-            "time": {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SSZ: when it was published."},
-        },
+        "properties": {**common, "op": {"type": "string", "enum": ["add"], "description": "Start matching."},
+                       **matching},
     }
+    withdrawal = {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "A tombstone: stop matching the fingerprint this id named. It carries only the id (format 2); "
+                       "withdrawals published before format 2 also repeat signal_type, value, quality and case, "
+                       "which a consumer ignores.",
+        "required": ["position", "op", "id", "time"],
+        "properties": {**common, "op": {"type": "string", "enum": ["withdraw"]}, **matching},
+    }
+    entry = {"oneOf": [{"$ref": "#/components/schemas/Addition"}, {"$ref": "#/components/schemas/Withdrawal"}]}
+    fmt = {"type": "integer", "enum": [FORMAT_VERSION]}
     return {
         "openapi": "3.0.3",
         "info": {
@@ -184,13 +198,15 @@ def openapi_document() -> dict[str, Any]:
                                                             "message": {"type": "string"}}}},
                 },
                 "Entry": entry,
+                "Addition": addition,
+                "Withdrawal": withdrawal,
                 "Page": {
                     "type": "object",
                     "required": ["kind", "format", "cursor", "prev_digest", "entries", "next_cursor", "digest",
                                  "more"],
                     "properties": {
                         "kind": {"type": "string", "enum": ["imageshield.feed.page"]},
-                        "format": {"type": "integer", "enum": [1]},
+                        "format": fmt,
                         "cursor": {"type": "integer", "minimum": 0},
                         "prev_digest": HEX64,
                         "entries": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/Entry"}},
@@ -205,7 +221,7 @@ def openapi_document() -> dict[str, Any]:
                                  "floor_digest", "issued_at", "expires_at"],
                     "properties": {
                         "kind": {"type": "string", "enum": ["imageshield.feed.checkpoint"]},
-                        "format": {"type": "integer", "enum": [1]},
+                        "format": fmt,
                         "version": {"type": "integer", "minimum": 1},
                         "head_position": {"type": "integer", "minimum": 0},
                         "head_digest": HEX64,
@@ -219,7 +235,7 @@ def openapi_document() -> dict[str, Any]:
                     "type": "object", "required": ["kind", "format", "version", "keys", "issued_at"],
                     "properties": {
                         "kind": {"type": "string", "enum": ["imageshield.feed.keys"]},
-                        "format": {"type": "integer", "enum": [1]},
+                        "format": fmt,
                         "version": {"type": "integer"},
                         "issued_at": {"type": "string"},
                         "keys": {"type": "array", "items": {
@@ -236,7 +252,7 @@ def openapi_document() -> dict[str, Any]:
                                  "created_at", "download"],
                     "properties": {
                         "kind": {"type": "string", "enum": ["imageshield.feed.snapshot"]},
-                        "format": {"type": "integer", "enum": [1]},
+                        "format": fmt,
                         "position": {"type": "integer", "minimum": 0},
                         "head_digest": HEX64,
                         "count": {"type": "integer", "minimum": 0},

@@ -61,7 +61,11 @@ def head_read() -> FeedHead:
 
 def entry_line(*, position: int, row: FeedOutbox, time: str) -> str:
     """One entry, in python-threatexchange's signal names and lowercase hex (validated on the
-    way in). `case` is the case's random feed token, never its reference."""
+    way in). `case` is the case's random feed token, never its reference. A withdrawal names
+    only the id (hashbank.fingerprints.verify.WITHDRAW_FIELDS): its value stays out of the feed."""
+    if row.op == FeedOp.WITHDRAW:
+        tombstone = {"position": position, "op": row.op, "id": row.fingerprint_key, "time": time}
+        return entry_bytes(tombstone).decode("ascii")
     return entry_bytes(
         {
             "position": position,

@@ -24,7 +24,8 @@ Typical use (see docs/feed.md for a full example)::
     v.accept_checkpoint(body, key_id, signature)
     while True:
         page = v.accept_page(body, key_id, signature)   # raises VerifyError on any fault
-        apply(page.entries)                              # dicts: position, op, id, signal_type, ...
+        apply(page.entries)    # additions: position, op "add", id, signal_type, value, quality, case, time
+                               # withdrawals: position, op "withdraw", id, time
         if not page.more: break
 """
 
@@ -41,13 +42,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
-FORMAT_VERSION = 1
+#: 2: a withdrawal names only the fingerprint id (format 1 repeated its value, issue 11).
+FORMAT_VERSION = 2
 PAGE_KIND = "imageshield.feed.page"
 CHECKPOINT_KIND = "imageshield.feed.checkpoint"
 KEYS_KIND = "imageshield.feed.keys"
 SNAPSHOT_KIND = "imageshield.feed.snapshot"
-ENTRY_FIELDS = ("case", "id", "op", "position", "quality", "signal_type", "time", "value")
-_FIELD_SET = frozenset(ENTRY_FIELDS)
+#: The fields of an addition: everything a platform needs to match.
+ADD_FIELDS = ("case", "id", "op", "position", "quality", "signal_type", "time", "value")
+#: The fields of a withdrawal (a tombstone): the id is enough, since the addition it withdraws
+#: named the id with its value. A tombstone that repeated the value would keep a deleted case's
+#: fingerprints in the feed, in our database and on every consumer's disk for the whole
+#: retention period, for nothing.
+WITHDRAW_FIELDS = ("id", "op", "position", "time")
+#: Withdrawals published before format 2 repeat the value; they stay in the chain as they were
+#: signed (its bytes cannot change) until retention prunes them, so they are still accepted.
+_SHAPES: dict[str, tuple[frozenset[str], ...]] = {
+    "add": (frozenset(ADD_FIELDS),),
+    "withdraw": (frozenset(WITHDRAW_FIELDS), frozenset(ADD_FIELDS)),
+}
 
 
 class VerifyError(Exception):
@@ -229,8 +242,10 @@ def verify_page(
         digest = sha256(digest + line).digest()
         page.chain.append(digest.hex())
         position += 1
-        if not isinstance(entry, dict) or entry.get("position") != position or entry.keys() != _FIELD_SET:
+        if not isinstance(entry, dict) or entry.get("position") != position:
             raise VerifyError(f"expected the entry at position {position}")
+        if entry.keys() not in _SHAPES.get(entry.get("op"), ()):  # type: ignore[arg-type]
+            raise VerifyError(f"entry at position {position} is not an addition or a withdrawal")
     if page.next_cursor != position or page.digest != digest.hex():
         raise VerifyError("page digest does not match its entries")
     return page

@@ -23,10 +23,11 @@ class FeedOutbox(models.Model):
 
     fingerprint_key = models.CharField(max_length=32)
     op = models.CharField(max_length=8, choices=FeedOp.choices)
-    signal_type = models.CharField(max_length=32)
-    value = models.TextField()
+    # Empty for a withdrawal: a tombstone names only the id (feed format 2).
+    signal_type = models.CharField(max_length=32, blank=True, default="")
+    value = models.TextField(blank=True, default="")
     quality = models.PositiveSmallIntegerField(null=True, blank=True)
-    case_token = models.CharField(max_length=32)
+    case_token = models.CharField(max_length=32, blank=True, default="")
     # Only to add "shared with partners" to the right timeline once published.
     case = models.ForeignKey("hashbank.Case", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField()

@@ -16,6 +16,13 @@ STABLE IMPORT PATH: python-threatexchange and HMA pickle the fetched values
 this module, or these classes, makes every platform's stored state unreadable. Add fields with
 defaults; never rename.
 
+Records are keyed by fingerprint id, the feed's own key (python-threatexchange's "indirection
+of ID ... to support deletes"): an addition is ``{id: record}`` holding the signal type and
+value, a withdrawal ``{id: None}``. Since feed format 2 a withdrawal carries only the id, so a
+store keyed by value could not even tell which value to delete; keyed by id, HMA deletes the
+record by its ``fetch_id`` and the CLI pops it, with no counting. Two survivors who submit the
+same image are two records: the value stays matched until both withdraw.
+
 What it guarantees, beyond the simple-updates contract:
 
 - nothing is yielded before it is verified: the key set, the snapshot (size and SHA-256 against
@@ -23,10 +30,10 @@ What it guarantees, beyond the simple-updates contract:
   layout, hash chain, checkpoint head) go through :mod:`hashbank.fingerprints.verify`; a
   tampered page raises :class:`hashbank.fingerprints.verify.VerifyError` out of the fetch and
   none of its entries are applied;
-- withdrawals become deletions (value ``None``), keyed by fingerprint id: two survivors can
-  submit the same image, so a value is deleted only when no active id holds it (see
-  :meth:`SurvivorHashFeedSignalExchangeAPI.fetch_value_merge`);
-- the first fetch (and one after a stale checkpoint) starts from the signed snapshot.
+- withdrawals become deletions (``None``) of the fingerprint id they name;
+- the first fetch (and one after a stale checkpoint) starts from the signed snapshot;
+- a checkpoint written by a version that keyed records by value (feed format 1) starts over
+  from the snapshot once and deletes those value-keyed records for every value it reloads.
 
 No Django import (platforms install only ``pip install ".[platform]"``), and no
 ``from __future__ import annotations``: the CLI builds its ``config collab`` flags from the
@@ -41,7 +48,7 @@ from dataclasses import dataclass, field
 from threatexchange.exchanges import auth
 from threatexchange.exchanges import fetch_state as state
 from threatexchange.exchanges.collab_config import CollaborationConfigWithDefaults
-from threatexchange.exchanges.signal_exchange_api import SignalExchangeAPIWithSimpleUpdates
+from threatexchange.exchanges.signal_exchange_api import SignalExchangeAPI
 from threatexchange.extensions.manifest import ThreatExchangeExtensionManifest
 from threatexchange.signal_type.md5 import VideoMD5Signal
 from threatexchange.signal_type.pdq.signal import PdqSignal
@@ -130,6 +137,9 @@ class SurvivorHashFeedCheckpoint(state.FetchCheckpointBase):
     retention_days: int = 90
     #: Set when the server said our cursor is older than it keeps: the next fetch starts over.
     restart_required: bool = False
+    #: How this checkpoint's records are keyed. Empty in checkpoints from before feed format 2,
+    #: whose records were keyed by (signal type, value): those start over (fetch_iter).
+    record_keys: str = ""
 
     def is_stale(self) -> bool:
         # Tombstones are served for `retention_days`: a consumer away longer may have missed a
@@ -143,16 +153,22 @@ class SurvivorHashFeedCheckpoint(state.FetchCheckpointBase):
 
 @dataclass
 class SurvivorHashFeedSignalMetadata(state.FetchedSignalMetadata):
-    """The fingerprint ids (feed entry ids) that hold one value.
+    """One fetched record, and what a match reports.
 
-    A value is matched while at least one id holds it. In a fetched update, ``ids`` are ids
-    that now hold it and ``withdrawn`` ids that no longer do; ``complete`` says ``ids`` is the
-    whole set (after a snapshot), so it replaces what was stored instead of merging into it."""
+    As a fetched record (keyed by fingerprint id): ``signal_type`` (our name) and ``value`` of
+    that one fingerprint, ``ids`` holding its id. As matching metadata
+    (:meth:`SurvivorHashFeedSignalExchangeAPI.naive_convert_to_signal_type`): every id that holds
+    the value, so feedback can name them all.
+
+    ``withdrawn`` and ``complete`` belong to the value-keyed records of feed format 1; they are
+    kept so that records pickled by that version still load."""
 
     ids: frozenset[str] = frozenset()
     withdrawn: frozenset[str] = frozenset()
     complete: bool = False
     quality: int | None = None
+    signal_type: str = ""
+    value: str = ""
 
     def get_as_opinions(self) -> t.Sequence[state.SignalOpinion]:
         # Submitted by survivors: a candidate for the platform's own review, never a verdict.
@@ -170,15 +186,21 @@ class SurvivorHashFeedOpinion(state.SignalOpinion):
     idempotency_key: str = ""
 
 
-Key = tuple[str, str]
-Delta = state.FetchDelta[Key, SurvivorHashFeedSignalMetadata, SurvivorHashFeedCheckpoint]
+#: A record's key: the fingerprint id. (A (signal type, value) tuple only in the one migration
+#: run that deletes format 1's value-keyed records.)
+Key = str
+Delta = state.FetchDelta[t.Any, SurvivorHashFeedSignalMetadata, SurvivorHashFeedCheckpoint]
+#: Checkpoint.record_keys of this version.
+RECORD_KEYS = "fingerprint_id"
 
 
 class SurvivorHashFeedSignalExchangeAPI(
     auth.SignalExchangeWithAuth[SurvivorHashFeedCollabConfig, SurvivorHashFeedCredentials],
-    SignalExchangeAPIWithSimpleUpdates[
+    SignalExchangeAPI[
         SurvivorHashFeedCollabConfig,
         SurvivorHashFeedCheckpoint,
+        SurvivorHashFeedSignalMetadata,
+        Key,
         SurvivorHashFeedSignalMetadata,
     ],
 ):
@@ -188,8 +210,9 @@ class SurvivorHashFeedSignalExchangeAPI(
         super().__init__()
         self.collab = collab
         self.client = client
-        #: ids per value as learned by this instance's fetches (used by report_opinion).
-        self.known_ids: dict[Key, frozenset[str]] = {}
+        #: ids per (signal type, value) learned by this instance's fetches (for report_opinion).
+        self.known_ids: dict[tuple[str, str], frozenset[str]] = {}
+        self._signal_of_id: dict[str, tuple[str, str]] = {}
 
     @classmethod
     def get_name(cls) -> str:
@@ -233,7 +256,10 @@ class SurvivorHashFeedSignalExchangeAPI(
     ) -> t.Iterator[Delta]:
         wanted = {st.get_name() for st in supported_signal_types}
         names = {ours: theirs for ours, theirs in SIGNAL_TYPES.items() if theirs in wanted}
-        restart = checkpoint is None or checkpoint.is_stale() or not checkpoint.feed_state
+        # A checkpoint from the version that keyed records by value: reload from the snapshot
+        # once, deleting the value-keyed copy of every value reloaded (HMA keeps old rows).
+        migrating = checkpoint is not None and bool(checkpoint.feed_state) and checkpoint.record_keys != RECORD_KEYS
+        restart = checkpoint is None or checkpoint.is_stale() or not checkpoint.feed_state or migrating
         if restart:
             feed_state = FeedState(keys=trusted_keys_from_list(self.collab.trusted_keys))
             if checkpoint is not None and checkpoint.feed_state:
@@ -247,27 +273,16 @@ class SurvivorHashFeedSignalExchangeAPI(
             assert checkpoint is not None
             feed_state = FeedState.from_dict(checkpoint.feed_state)
         progress = 0 if checkpoint is None else checkpoint.progress_time
-        # After a snapshot this run knows every holder of every value, so it can send whole
-        # values; before one (an incremental fetch) it sends changes for fetch_value_merge.
-        holders: dict[Key, set[str]] | None = None
         try:
             for batch in read_feed(self.client, feed_state, page_size=self.collab.page_size, bootstrap=restart):
-                if batch.kind == "snapshot":
-                    holders = {}
+                updates = self._updates(batch.entries, names)
+                if migrating and batch.kind == "snapshot":
                     for entry in batch.entries:
-                        key = self._key(entry, names)
-                        if key is not None:
-                            holders.setdefault(key, set()).add(entry["id"])
-                    updates: dict[Key, SurvivorHashFeedSignalMetadata | None] = {
-                        key: SurvivorHashFeedSignalMetadata(ids=frozenset(ids), complete=True)
-                        for key, ids in holders.items()
-                    }
-                else:
-                    updates = self._page_updates(batch.entries, names, holders)
+                        name = names.get(entry["signal_type"])
+                        if name is not None:
+                            # The old key itself: the CLI's store holds the tuple, HMA its str().
+                            updates[(name, entry["value"])] = None
                 progress = max(progress, batch.state.progress_time)
-                for key, value in updates.items():
-                    if value is not None and value.complete:
-                        self.known_ids[key] = value.ids
                 yield state.FetchDelta(updates, self._checkpoint(batch.state, progress))
         except CursorExpired:
             # Our cursor is older than the feed keeps. Resuming would miss withdrawals, so mark
@@ -287,75 +302,80 @@ class SurvivorHashFeedSignalExchangeAPI(
             progress_time=progress,
             verified_at=int(time.time()),
             retention_days=self.collab.retention_days,
+            record_keys=RECORD_KEYS,
         )
 
-    @staticmethod
-    def _key(entry: t.Mapping[str, t.Any], names: t.Mapping[str, str]) -> Key | None:
-        name = names.get(entry["signal_type"])
-        return None if name is None else (name, entry["value"])
-
-    def _page_updates(
-        self,
-        entries: t.Sequence[t.Mapping[str, t.Any]],
-        names: t.Mapping[str, str],
-        holders: dict[Key, set[str]] | None,
-    ) -> dict[Key, SurvivorHashFeedSignalMetadata | None]:
-        """One update per value touched by the page, applying its entries in feed order."""
-        added: dict[Key, set[str]] = {}
-        withdrawn: dict[Key, set[str]] = {}
+    def _updates(
+        self, entries: t.Sequence[t.Mapping[str, t.Any]], names: t.Mapping[str, str]
+    ) -> dict[t.Any, SurvivorHashFeedSignalMetadata | None]:
+        """One update per fingerprint id, in feed order (a later entry for an id wins): an
+        addition of a signal type the caller indexes is its record, a withdrawal is None."""
+        updates: dict[t.Any, SurvivorHashFeedSignalMetadata | None] = {}
         for entry in entries:
-            key = self._key(entry, names)
-            if key is None:
+            fingerprint_id = entry["id"]
+            if entry["op"] == "withdraw":
+                updates[fingerprint_id] = None
+                continue
+            name = names.get(entry["signal_type"])
+            if name is None:
                 continue  # a signal type the caller does not index
-            ids_in, ids_out = added.setdefault(key, set()), withdrawn.setdefault(key, set())
-            if entry["op"] == "add":
-                ids_in.add(entry["id"])
-                ids_out.discard(entry["id"])
-            else:
-                ids_out.add(entry["id"])
-                ids_in.discard(entry["id"])
-        updates: dict[Key, SurvivorHashFeedSignalMetadata | None] = {}
-        for key in added:
-            if holders is not None:
-                now_held = (holders.get(key, set()) - withdrawn[key]) | added[key]
-                holders[key] = now_held
-                updates[key] = SurvivorHashFeedSignalMetadata(ids=frozenset(now_held), complete=True) if now_held \
-                    else None
-            else:
-                updates[key] = SurvivorHashFeedSignalMetadata(ids=frozenset(added[key]),
-                                                              withdrawn=frozenset(withdrawn[key]))
+            updates[fingerprint_id] = SurvivorHashFeedSignalMetadata(
+                ids=frozenset({fingerprint_id}), complete=True, quality=entry.get("quality"),
+                signal_type=name, value=entry["value"],
+            )
+        for fingerprint_id, record in updates.items():
+            self._remember(fingerprint_id, None if record is None else (record.signal_type, record.value))
         return updates
 
-    @classmethod
-    def fetch_value_merge(
-        cls,
-        old: SurvivorHashFeedSignalMetadata | None,
-        new: SurvivorHashFeedSignalMetadata | None,
-    ) -> SurvivorHashFeedSignalMetadata | None:
-        """Count ids per value: a withdrawal removes its id, and the value is deleted only when
-        no id holds it any more (the same image submitted by two survivors stays listed until
-        both withdraw)."""
-        if new is None:
-            return None
-        if new.complete or old is None:
-            ids = new.ids if new.complete else new.ids - new.withdrawn
-        else:
-            ids = (old.ids - new.withdrawn) | new.ids
-        if not ids:
-            return None
-        return SurvivorHashFeedSignalMetadata(ids=frozenset(ids), complete=True, quality=new.quality)
+    def _remember(self, fingerprint_id: str, signal: tuple[str, str] | None) -> None:
+        """Keep known_ids (value -> ids, for report_opinion) in step with one id's record."""
+        old = self._signal_of_id.pop(fingerprint_id, None)
+        if old is not None:
+            self.known_ids[old] = self.known_ids.get(old, frozenset()) - {fingerprint_id}
+            if not self.known_ids[old]:
+                del self.known_ids[old]
+        if signal is not None:
+            self._signal_of_id[fingerprint_id] = signal
+            self.known_ids[signal] = self.known_ids.get(signal, frozenset()) | {fingerprint_id}
 
     @classmethod
     def naive_convert_to_signal_type(
         cls,
         signal_types: t.Sequence[type[SignalType]],
         collab: SurvivorHashFeedCollabConfig,
-        fetched: t.Mapping[Key, SurvivorHashFeedSignalMetadata | None],
+        fetched: t.Mapping[t.Any, SurvivorHashFeedSignalMetadata],
     ) -> dict[type[SignalType], dict[str, SurvivorHashFeedSignalMetadata]]:
-        # A record that no id holds is never matched, even by a store that keeps it (a store
-        # that replaces values instead of merging them sees withdrawal-only updates).
-        held = {key: value for key, value in fetched.items() if value is not None and value.ids}
-        return super().naive_convert_to_signal_type(signal_types, collab, held)
+        """Records keyed by id -> {signal type: {value: metadata}}, the ids of one value merged
+        (HMA calls this one record at a time, the CLI with its whole store). Records pickled by
+        the value-keyed version (key a (type, value) tuple) still convert, so a store is never
+        left matching nothing while it migrates."""
+        by_name = {st.get_name(): st for st in signal_types}
+        merged: dict[tuple[str, str], set[str]] = {}
+        quality: dict[tuple[str, str], int | None] = {}  # the last record's, like the value itself
+        for key, record in fetched.items():
+            if record is None or not record.ids:
+                continue
+            if record.value:
+                signal = (record.signal_type, record.value)
+            elif isinstance(key, tuple) and len(key) == 2:
+                signal = (str(key[0]), str(key[1]))
+            else:
+                continue
+            merged.setdefault(signal, set()).update(record.ids)
+            quality[signal] = record.quality
+        result: dict[type[SignalType], dict[str, SurvivorHashFeedSignalMetadata]] = {}
+        for (name, value), ids in merged.items():
+            signal_type = by_name.get(name)
+            if signal_type is None:
+                continue
+            try:
+                signal = signal_type.validate_signal_str(value)
+            except ValueError:
+                continue  # verified, so only a type whose rules differ from ours: never index it
+            result.setdefault(signal_type, {})[signal] = SurvivorHashFeedSignalMetadata(
+                ids=frozenset(ids), complete=True, quality=quality[(name, value)],
+            )
+        return result
 
     # -- feedback --------------------------------------------------------------------------------
 

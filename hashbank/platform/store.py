@@ -231,14 +231,19 @@ def apply_entries(index: PDQIndex, entries: Iterable[Mapping[str, Any]]) -> tupl
     """Apply verified entries in feed order. Returns (added, withdrawn, skipped)."""
     added = withdrawn = skipped = 0
     for entry in entries:
+        if entry["op"] == "withdraw":
+            # A withdrawal names only the id (feed format 2); removing an id this index never
+            # held (another signal type) changes nothing.
+            if index.remove_key(entry["id"]):
+                withdrawn += 1
+            else:
+                skipped += 1
+            continue
         if entry["signal_type"] != "pdq":
             skipped += 1
             continue
         # An id can come back (staff cleared a disputed fingerprint): one row per id, always.
         index.remove_key(entry["id"])
-        if entry["op"] == "add":
-            index.add(entry["value"], entry["id"])
-            added += 1
-        else:
-            withdrawn += 1
+        index.add(entry["value"], entry["id"])
+        added += 1
     return added, withdrawn, skipped
