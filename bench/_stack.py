@@ -231,10 +231,14 @@ def http_get(port: int, path: str, *, timeout: float = 5, headers: dict[str, str
         conn.close()
 
 
-def start_gunicorn(stack: Stack, port: int, env: dict[str, str], workers: int, threads: int = 1
+def start_gunicorn(stack: Stack, port: int, env: dict[str, str], workers: int, threads: int = 2
                    ) -> subprocess.Popen:
-    argv = [str(VENV_BIN / "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--log-level", "warning", "--timeout", "30", "--graceful-timeout", "5"]
+    """gunicorn with the shipped production settings (deploy/gunicorn.conf.py: its access log,
+    timeouts, request limits), only the address, the pool size and a shorter shutdown changed."""
+    argv = [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "portal.wsgi",
+            "--log-level", "warning", "--graceful-timeout", "5"]
+    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers),
+           "GUNICORN_THREADS": str(threads)}
     proc = stack.spawn(argv, log="gunicorn.log", env=env)
     if not wait_for(lambda: http_get(port, "/api/v1/openapi.json")[0] == 200, 60, 0.3):
         raise RuntimeError("gunicorn did not start:\n" + tail(stack.logs / "gunicorn.log"))

@@ -467,11 +467,12 @@ class Bench:
         }
         self._django()
         workers = self.args.web_workers
-        self.web = start_gunicorn(stack, self.web_port, self.env, workers)
+        self.web = start_gunicorn(stack, self.web_port, self.env, workers, self.args.web_threads)
         self._worker()
         self._sweep()
         log(f"stack up in {stack.dir}: PostgreSQL :{self.pg.port}, Redis :{self.redis.port}, "
-            f"gunicorn :{self.web_port} ({workers} workers), worker: {' '.join(self.worker_cmd)}")
+            f"gunicorn :{self.web_port} ({workers} workers x {self.args.web_threads} threads), "
+            f"worker: {' '.join(self.worker_cmd)}")
 
     def _django(self) -> None:
         """Migrate and create partners from this process (Django on the bench's database)."""
@@ -888,7 +889,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small run (about 1-2 minutes)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn workers (deploy/gunicorn.conf.py: 4)")
+    parser.add_argument("--web-threads", type=int, default=2, help="threads per worker (deploy/gunicorn.conf.py: 2)")
     parser.add_argument("--keep-logs", type=Path, help="copy the stack's logs here at the end")
     parser.add_argument("--timeout", type=int, default=0, help="hard limit in seconds (default 240 quick, 480 full)")
     args = parser.parse_args()

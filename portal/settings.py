@@ -67,6 +67,9 @@ MIDDLEWARE = [
     # /livez and /readyz, before host validation and the HTTPS redirect (portal.health).
     "portal.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A partner key over its rate limit is refused here, before sessions, CSRF or the database
+    # (hashbank.api.ratelimit): a flood of refusals must cost next to nothing.
+    "hashbank.api.ratelimit.PartnerRateLimitMiddleware",
     # No endpoint accepts media: any body other than a form or JSON (multipart above all) is
     # refused with 415 before a view runs.
     "portal.survivor.middleware.RefuseMediaMiddleware",

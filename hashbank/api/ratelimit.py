@@ -18,6 +18,9 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from hashbank.apikeys import KEY_RE, key_hash
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +59,15 @@ class Decision:
     remaining: int = 0
 
 
+def bucket_for(token: str) -> str:
+    """A key's bucket name: the start of the SHA-256 of the whole key (what PartnerKey stores
+    as key_hash), so the bucket is known before any database lookup, and only someone holding
+    the whole key can spend from it (the key's public prefix alone cannot drain a partner)."""
+    return key_hash(token)[:32]
+
+
 def take(key_id: int | str, *, now: float | None = None) -> Decision:
-    """Spend one token of this key's bucket."""
+    """Spend one token of this bucket (see bucket_for)."""
     if settings.JOBS_IN_PROCESS or settings.PARTNER_RATE_PER_SECOND <= 0:
         return Decision(allowed=True, remaining=settings.PARTNER_RATE_BURST)
     from hashbank.queueing import redis_connection
@@ -72,3 +82,39 @@ def take(key_id: int | str, *, now: float | None = None) -> Decision:
     if allowed in (b"1", "1"):
         return Decision(allowed=True, remaining=int(float(tokens)))
     return Decision(allowed=False, retry_after=max(1, math.ceil(float(wait))), remaining=0)
+
+
+def refusal(decision: Decision) -> JsonResponse:
+    response = JsonResponse(
+        {"error": {"code": "rate_limited",
+                   "message": f"this key is over its rate limit; try again in {decision.retry_after} s"}},
+        status=429,
+    )
+    response["Retry-After"] = str(decision.retry_after)
+    response["RateLimit-Remaining"] = "0"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class PartnerRateLimitMiddleware:
+    """Refuse a key over its limit before anything else runs: no session, no CSRF, no database,
+    only the one Redis round trip. A flood of refused requests then costs the web workers so
+    little that survivors' requests stay fast beside it (issue 11; bench/resilience.py).
+
+    Only requests under /api/v1/ that carry a well-formed key are charged here; the view's
+    decorator (hashbank.api.views.api) then authenticates the key as before and uses this
+    decision rather than charging twice."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/v1/"):
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and KEY_RE.fullmatch(token):
+                decision = take(bucket_for(token))
+                if not decision.allowed:
+                    return refusal(decision)
+                request.partner_rate = decision  # type: ignore[attr-defined]
+        return self.get_response(request)

@@ -47,12 +47,13 @@ def api(*methods: str, auth: bool = True) -> Callable:
                 decision = None
                 if auth:
                     request.partner_key = partner_key_for(request)  # type: ignore[attr-defined]
-                    # Right after the key is known and before any feed work: refusing is cheap.
-                    decision = ratelimit.take(request.partner_key.pk)  # type: ignore[attr-defined]
-                    if not decision.allowed:
-                        raise ApiError(429, "rate_limited",
-                                       f"this key is over its rate limit; try again in {decision.retry_after} s",
-                                       {"Retry-After": str(decision.retry_after)})
+                    # Charged already by PartnerRateLimitMiddleware (before the database was
+                    # touched); here only if that middleware is not installed.
+                    decision = getattr(request, "partner_rate", None)
+                    if decision is None:
+                        decision = ratelimit.take(request.partner_key.key_hash[:32])  # type: ignore[attr-defined]
+                        if not decision.allowed:
+                            return ratelimit.refusal(decision)
                 response = view(request, *args, **kwargs)
                 if decision is not None:
                     response["RateLimit-Remaining"] = str(decision.remaining)
