@@ -231,17 +231,28 @@ def http_get(port: int, path: str, *, timeout: float = 5, headers: dict[str, str
         conn.close()
 
 
-def start_gunicorn(stack: Stack, port: int, env: dict[str, str], workers: int, threads: int = 2
-                   ) -> subprocess.Popen:
+def start_gunicorn(stack: Stack, port: int, env: dict[str, str], workers: int, threads: int = 2, *,
+                   nice: int = 0, log: str = "gunicorn.log") -> subprocess.Popen:
     """gunicorn with the shipped production settings (deploy/gunicorn.conf.py: its access log,
-    timeouts, request limits), only the address, the pool size and a shorter shutdown changed."""
+    timeouts, request limits), only the address, the pool size and a shorter shutdown changed.
+    `nice` as the unit's Nice= (deploy/systemd/imageshield-partner.service)."""
     argv = [str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "portal.wsgi",
             "--log-level", "warning", "--graceful-timeout", "5"]
+    if nice:
+        argv = ["nice", "-n", str(nice), *argv]
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers),
            "GUNICORN_THREADS": str(threads)}
-    proc = stack.spawn(argv, log="gunicorn.log", env=env)
+    proc = stack.spawn(argv, log=log, env=env)
+    if nice:
+        # Linux gives each session its own scheduling group (autogroup), and nice counts only
+        # inside a group; the pool runs in a session of its own, so its group is lowered too.
+        # (Under systemd, CPUWeight= does this between units.)
+        try:
+            Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
+        except OSError:
+            pass
     if not wait_for(lambda: http_get(port, "/api/v1/openapi.json")[0] == 200, 60, 0.3):
-        raise RuntimeError("gunicorn did not start:\n" + tail(stack.logs / "gunicorn.log"))
+        raise RuntimeError("gunicorn did not start:\n" + tail(stack.logs / log))
     return proc
 
 

@@ -34,6 +34,7 @@ import secrets
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -259,49 +260,26 @@ class SurvivorLoad:
 
 
 class Flood:
-    """Many concurrent readers on one partner key, looping on the feed and the checkpoint."""
+    """Many concurrent readers on one partner key (bench/_flood.py, in a process of its own),
+    looping on the feed and the checkpoint."""
 
-    def __init__(self, port: int, key: str, readers: int) -> None:
-        self.port, self.key = port, key
+    def __init__(self, port: int, key: str, readers: int, nice: int = 0) -> None:
+        self.argv = [sys.executable, str(ROOT / "bench" / "_flood.py"), str(port), key, str(readers)]
+        if nice:
+            # The flooder is another machine's load: on this one its client CPU is only lent.
+            self.argv = ["nice", "-n", str(nice), *self.argv]
         self.statuses: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(readers)]
-
-    def _run(self, i: int) -> None:
-        headers = {"Authorization": f"Bearer {self.key}"}
-        conn = None
-        n = 0
-        while not self.stop.is_set():
-            path = "/api/v1/checkpoint" if n % 2 else f"/api/v1/feed?cursor=0&limit={100 + i}"
-            n += 1
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = str(response.status)
-                if response.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except OSError as error:
-                status = f"conn {type(error).__name__}"
-                if conn is not None:
-                    conn.close()
-                conn = None
-            with self.lock:
-                self.statuses[status] += 1
+        self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Flood:
-        for t in self.threads:
-            t.start()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "started"
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
+        assert self.proc is not None
+        out, _ = self.proc.communicate(timeout=60)  # closes its stdin: it stops and reports
+        self.statuses = Counter(json.loads(out.strip().splitlines()[-1]))
 
 
 class FeedReader:
@@ -468,6 +446,14 @@ class Bench:
         self._django()
         workers = self.args.web_workers
         self.web = start_gunicorn(stack, self.web_port, self.env, workers, self.args.web_threads)
+        # The partner API's own pool, as deployed (nginx sends /api/v1/ to it; its unit runs
+        # at Nice=10): partners' load, a flood included, cannot take the survivors' workers or
+        # their CPU. --partner-workers 0 serves partners from the survivors' pool instead.
+        self.partner_port = self.web_port
+        if self.args.partner_workers:
+            self.partner_port = pick_port(self.web_port + 1)
+            self.partner_web = start_gunicorn(stack, self.partner_port, self.env, self.args.partner_workers,
+                                              self.args.web_threads, nice=10, log="gunicorn-partner.log")
         self._worker()
         self._sweep()
         log(f"stack up in {stack.dir}: PostgreSQL :{self.pg.port}, Redis :{self.redis.port}, "
@@ -503,7 +489,7 @@ class Bench:
         resilient = (commands / "worker.py").exists() or (portal_commands / "worker.py").exists()
         self.worker_cmd = ["worker"] if resilient else ["rqworker", "default"]
         self.resilient_worker = resilient
-        unit = ROOT / "deploy" / "systemd" / "imageshield-worker.service"
+        unit = ROOT / "deploy" / "systemd" / "imageshield-worker@.service"
         self.restart_sec, from_unit = systemd_seconds(unit, "RestartSec", 1.0)
         self.notes.append(f"worker: `manage.py {' '.join(self.worker_cmd)}`"
                           + ("" if resilient else " (fallback: `manage.py worker` not present)")
@@ -518,9 +504,9 @@ class Bench:
     def _sweep(self) -> None:
         """Run `manage.py feed_sweep` on its timer's interval, as systemd would, if both exist."""
         timer = ROOT / "deploy" / "systemd" / "imageshield-sweep.timer"
-        command = ROOT / "hashbank" / "management" / "commands" / "feed_sweep.py"
+        commands = [ROOT / app / "management" / "commands" / "feed_sweep.py" for app in ("hashbank", "portal")]
         self.sweep_runs = 0
-        if not (timer.exists() and command.exists()):
+        if not (timer.exists() and any(c.exists() for c in commands)):
             self.notes.append("sweep: no feed_sweep timer/command; none run")
             return
         interval, _ = systemd_seconds(timer, "OnUnitActiveSec", 60.0)
@@ -551,11 +537,11 @@ class Bench:
         before = len(self.ledger.snapshot())
         statuses: Counter[str] = Counter()
         if flood:
-            with Flood(self.web_port, self.flood_key, self.size["readers"]) as f:
+            with Flood(self.partner_port, self.flood_key, self.size["readers"], self.args.flood_nice) as f:
                 time.sleep(1.0)  # the flood first, then survivors arrive into it
                 with SurvivorLoad(self.web_port, self.ledger, name, self.size["survivors"], 0.0, seed=8):
                     time.sleep(seconds)
-                statuses = Counter(f.statuses)
+            statuses = Counter(f.statuses)
         else:
             with SurvivorLoad(self.web_port, self.ledger, name, self.size["survivors"], 0.0, seed=7):
                 time.sleep(seconds)
@@ -615,7 +601,7 @@ class Bench:
         from rq import Queue
 
         down = self.size["down"]
-        reader = FeedReader(self.web_port, self.reader_key, self.trusted)
+        reader = FeedReader(self.partner_port, self.reader_key, self.trusted)
         self.reader = reader
         with reader, SurvivorLoad(self.web_port, self.ledger, "faults", 2, self.size["pause"], seed=99):
             time.sleep(3)
@@ -691,7 +677,7 @@ class Bench:
         case_ids_by_digest = {d: c for c, d in cases.items()}
 
         # The whole feed, from 0, through the API and the verifier.
-        final = FeedReader(self.web_port, self.reader_key, self.trusted)
+        final = FeedReader(self.partner_port, self.reader_key, self.trusted)
         synced = wait_for(final.sync_once, 30, 0.5)
         active: dict[str, str] = {}
         feed_dupes = 0
@@ -825,7 +811,7 @@ class Bench:
         if failed or error_kinds:
             figures["log_excerpts"] = {
                 name: tail(self.stack.logs / name, 40, r"Traceback|Error|ERROR|CRITICAL|quitting|Exception")
-                for name in ("gunicorn.log", "worker.log", "sweep.log")
+                for name in ("gunicorn.log", "gunicorn-partner.log", "worker.log", "sweep.log")
             }
         if self.args.json:
             print(json.dumps(figures, indent=2, default=str))
@@ -891,6 +877,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn workers (deploy/gunicorn.conf.py: 4)")
     parser.add_argument("--web-threads", type=int, default=2, help="threads per worker (deploy/gunicorn.conf.py: 2)")
+    parser.add_argument("--flood-nice", type=int, default=0,
+                        help="niceness of the flood's client process (it stands in for another machine; 0: not)")
+    parser.add_argument("--partner-workers", type=int, default=2,
+                        help="workers of the partner API's own pool at nice 10 (0: partners share the survivors' pool)")
     parser.add_argument("--keep-logs", type=Path, help="copy the stack's logs here at the end")
     parser.add_argument("--timeout", type=int, default=0, help="hard limit in seconds (default 240 quick, 480 full)")
     args = parser.parse_args()

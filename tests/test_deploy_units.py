@@ -74,3 +74,22 @@ def test_every_oneshot_has_a_timer():
     for service in UNITS.glob("*.service"):
         if _parse(service)["Service"].get("Type") == "oneshot":
             assert (UNITS / (service.stem + ".timer")).is_file(), service.name
+
+
+def test_the_partner_pool_is_where_nginx_sends_the_api_and_has_the_smaller_cpu_share():
+    """The bulkhead (bench/resilience.py): nginx proxies /api/v1/ to the port the partner unit
+    binds, and that unit yields the CPU to the survivors' web unit when both are busy."""
+    import re
+
+    partner = _parse(UNITS / "imageshield-partner.service")["Service"]
+    web = _parse(UNITS / "imageshield-web.service")["Service"]
+    bind = re.search(r"GUNICORN_BIND=(\S+)", partner["Environment"]).group(1)
+    nginx = (ROOT / "deploy" / "nginx" / "imageshield.conf").read_text()
+    upstream = re.search(r"upstream imageshield_partner \{\s*server ([^;]+);", nginx).group(1)
+    assert bind == upstream == "127.0.0.1:8001"
+    assert re.search(r"location /api/v1/ \{\s*proxy_pass http://imageshield_partner;", nginx)
+    assert int(partner["CPUWeight"]) < int(web.get("CPUWeight", "100"))
+    assert int(partner["Nice"]) > int(web.get("Nice", "0"))
+    # The web unit keeps the default bind (8000), which the other upstream names.
+    assert "GUNICORN_BIND" not in web.get("Environment", "")
+    assert re.search(r"upstream imageshield_app \{\s*server 127\.0\.0\.1:8000;", nginx)

@@ -50,9 +50,11 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _render(conf: str, *, upstream: int, tls: int, plain: int, cert: Path, key: Path, log: Path) -> str:
+def _render(conf: str, *, upstream: int, tls: int, plain: int, cert: Path, key: Path, log: Path,
+            partner_upstream: int | None = None) -> str:
     replacements = {
         "upstream": f"server 127.0.0.1:{upstream};",
+        "partner_upstream": f"server 127.0.0.1:{partner_upstream or upstream};",
         "plain": f"listen 127.0.0.1:{plain};",
         "tls": f"listen 127.0.0.1:{tls} ssl;",
         "name": "server_name localhost;",
@@ -70,16 +72,14 @@ def _render(conf: str, *, upstream: int, tls: int, plain: int, cert: Path, key: 
     return "\n".join(out)
 
 
-@pytest.fixture
-def proxy(live_server, tmp_path, settings):
+def _nginx(tmp_path: Path, upstream: int, partner_upstream: int | None = None):
+    """The shipped configuration running in nginx, until the generator is closed."""
     require(shutil.which("nginx") is not None, "nginx (apt-get install nginx-light)")
-    settings.BEHIND_TLS_PROXY = True
-    settings.TRUSTED_PROXIES = ["127.0.0.1"]
-    upstream = int(urllib.parse.urlsplit(live_server.url).port)
     tls, plain = _free_port(), _free_port()
     cert, key = _self_signed(tmp_path)
     log = tmp_path / "access.log"
-    site = _render(CONF.read_text(), upstream=upstream, tls=tls, plain=plain, cert=cert, key=key, log=log)
+    site = _render(CONF.read_text(), upstream=upstream, tls=tls, plain=plain, cert=cert, key=key, log=log,
+                   partner_upstream=partner_upstream)
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"user root;\ndaemon off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
@@ -97,9 +97,19 @@ def proxy(live_server, tmp_path, settings):
             break
         except OSError:
             time.sleep(0.05)
-    yield {"port": tls, "log": log}
-    process.terminate()
-    process.wait(timeout=20)
+    try:
+        yield {"port": tls, "log": log}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def proxy(live_server, tmp_path, settings):
+    settings.BEHIND_TLS_PROXY = True
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    # Both pools run the same application: here both upstreams are the live server.
+    yield from _nginx(tmp_path, int(urllib.parse.urlsplit(live_server.url).port))
 
 
 class Browser:
@@ -174,3 +184,44 @@ def test_the_access_log_has_no_query_strings(proxy):
     log = proxy["log"].read_text()
     assert "/caseworkers/sign-in/" in log
     assert "secret-value-123" not in log and "127.0.0.6" in log
+
+
+def test_the_partner_api_goes_to_its_own_pool(live_server, tmp_path, settings):
+    """/api/v1/ is proxied to the partner pool (port 8001 in production, its own unit with a
+    small CPU share), everything else to the survivors' pool: a partner flood cannot take the
+    survivors' workers. The partner upstream here is a stand-in that names itself."""
+    import http.server
+    import threading
+
+    settings.BEHIND_TLS_PROXY = True
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.ALLOWED_HOSTS = ["localhost"]
+    seen: list[str] = []
+
+    class PartnerPool(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            body = b'{"pool": "partner"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PartnerPool)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        running = _nginx(tmp_path, int(urllib.parse.urlsplit(live_server.url).port), server.server_address[1])
+        proxy = next(running)
+        client = Browser(proxy["port"], "127.0.0.7")
+        status, body = client.request("GET", "/api/v1/checkpoint")
+        assert status == 200 and body == '{"pool": "partner"}' and seen == ["/api/v1/checkpoint"]
+        status, body = client.request("GET", "/")
+        assert status == 200 and "data-quick-exit" in body and seen == ["/api/v1/checkpoint"]
+        running.close()
+    finally:
+        server.shutdown()
+        server.server_close()
