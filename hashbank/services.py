@@ -91,7 +91,8 @@ def heartbeat_record(*, name: str) -> int:
 HOLD_REASON_VOLUME = "held before sharing: more new cases than usual arrived in the last hour"
 
 
-def case_create(*, files: Sequence[Sequence[Mapping]], hold_for_review: bool = False) -> CaseReceipt:
+def case_create(*, files: Sequence[Sequence[Mapping]], hold_for_review: bool = False,
+                origin: str = Case.Origin.SURVIVOR) -> CaseReceipt:
     """Open a case from the fingerprints of one or more files.
 
     Every value goes through hashbank.fingerprints first; one bad value refuses the whole
@@ -100,7 +101,12 @@ def case_create(*, files: Sequence[Sequence[Mapping]], hold_for_review: bool = F
     With `hold_for_review` (the caller saw a flood), the case and its fingerprints are kept
     but nothing reaches partners until staff clear them: a flood never reaches a partner's
     blocklist, and a real survivor caught in it loses nothing.
+
+    `origin`: Case.Origin.HELPLINE when a caseworker makes the case with the client present;
+    every addition of the case carries it in the feed.
     """
+    if origin not in Case.Origin.values:
+        raise ValueError(f"unknown case origin {origin!r}")
     cleaned = _clean_files(files, already=0)
     reference = references.reference_generate()
     pin = references.pin_generate()
@@ -113,6 +119,7 @@ def case_create(*, files: Sequence[Sequence[Mapping]], hold_for_review: bool = F
             pin_hash=pin_hash,
             # Random, never derived from the reference: the feed must not lead back to the case.
             feed_token=secrets.token_hex(12),
+            origin=origin,
             created_at=now,
             last_activity_at=now,
         )
@@ -361,9 +368,12 @@ def _outbox(fingerprints: Sequence[Fingerprint], op: str, now: datetime, case: C
         # A tombstone needs only the id: no copy of the value waits in the outbox either.
         rows = [FeedOutbox(fingerprint_key=f.public_id, op=op, case_id=f.case_id, created_at=now) for f in fingerprints]
     else:
-        tokens = dict(Case.objects.filter(pk__in={f.case_id for f in fingerprints}).values_list("pk", "feed_token"))
+        case_ids = {f.case_id for f in fingerprints}
+        cases = {pk: (token, origin) for pk, token, origin in
+                 Case.objects.filter(pk__in=case_ids).values_list("pk", "feed_token", "origin")}
         rows = [FeedOutbox(fingerprint_key=f.public_id, op=op, signal_type=f.signal_type, value=f.value,
-                           quality=f.quality, case_token=tokens[f.case_id], case_id=f.case_id, created_at=now)
+                           quality=f.quality, case_token=cases[f.case_id][0], origin=cases[f.case_id][1],
+                           case_id=f.case_id, created_at=now)
                 for f in fingerprints]
     FeedOutbox.objects.bulk_create(rows)
     from hashbank import jobs

@@ -124,7 +124,8 @@ def test_hma_storage_deletes_a_withdrawn_record_by_its_id(exchange):
         hma_commit(rows, delta.updates)
     assert set(rows) == {id_of(second)}
     assert API.naive_convert_to_signal_type(TYPES, None, {id_of(second): rows[id_of(second)]}) == {
-        PdqSignal: {shared: API.get_record_cls()(ids=frozenset({id_of(second)}), complete=True, quality=90)}
+        PdqSignal: {shared: API.get_record_cls()(ids=frozenset({id_of(second)}), complete=True, quality=90,
+                                                 origins=frozenset({"survivor"}))}
     }
 
 

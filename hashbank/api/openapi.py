@@ -61,9 +61,15 @@ def openapi_document() -> dict[str, Any]:
     addition = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["position", "op", "id", "signal_type", "value", "quality", "case", "time"],
+        "description": "Start matching. Additions published before origins were recorded have no origin "
+                       "(treat them as unrecorded).",
+        "required": ["position", "op", "id", "signal_type", "value", "quality", "case", "origin", "time"],
         "properties": {**common, "op": {"type": "string", "enum": ["add"], "description": "Start matching."},
-                       **matching},
+                       **matching,
+                       "origin": {"type": "string", "enum": ["survivor", "helpline"],
+                                  "description": "survivor: made on the survivor's own device through the public "
+                                                 "pages; helpline: made with a caseworker of a member organisation, "
+                                                 "the client present. See docs/feed.md for a suggested policy."}},
     }
     withdrawal = {
         "type": "object",

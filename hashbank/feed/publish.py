@@ -75,6 +75,10 @@ def entry_line(*, position: int, row: FeedOutbox, time: str) -> str:
             "value": row.value,
             "quality": row.quality,
             "case": row.case_token,
+            # Where the case was made: "survivor" or "helpline" (feed format 2). The migrations
+            # that added origins filled it in for rows already waiting; "survivor" is only the
+            # model's default, never a guess about a helpline's case.
+            "origin": row.origin or "survivor",
             "time": time,
         }
     ).decode("ascii")

@@ -24,7 +24,7 @@ Typical use (see docs/feed.md for a full example)::
     v.accept_checkpoint(body, key_id, signature)
     while True:
         page = v.accept_page(body, key_id, signature)   # raises VerifyError on any fault
-        apply(page.entries)    # additions: position, op "add", id, signal_type, value, quality, case, time
+        apply(page.entries)    # additions: position, op "add", id, signal_type, value, quality, case, origin, time
                                # withdrawals: position, op "withdraw", id, time
         if not page.more: break
 """
@@ -42,14 +42,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
-#: 2: a withdrawal names only the fingerprint id (format 1 repeated its value, issue 11).
+#: 2: a withdrawal names only the fingerprint id (format 1 repeated its value, issue 11), and
+#: an addition says where its case was made (`origin`, issue 12).
 FORMAT_VERSION = 2
 PAGE_KIND = "imageshield.feed.page"
 CHECKPOINT_KIND = "imageshield.feed.checkpoint"
 KEYS_KIND = "imageshield.feed.keys"
 SNAPSHOT_KIND = "imageshield.feed.snapshot"
-#: The fields of an addition: everything a platform needs to match.
-ADD_FIELDS = ("case", "id", "op", "position", "quality", "signal_type", "time", "value")
+#: The fields of an addition: everything a platform needs to match, and `origin`: "survivor"
+#: (made on the survivor's own device through the public pages) or "helpline" (made with a
+#: caseworker of a member organisation, the client present).
+ADD_FIELDS = ("case", "id", "op", "origin", "position", "quality", "signal_type", "time", "value")
+ORIGINS = ("survivor", "helpline")
+#: An addition published before origins were recorded (format 1): no `origin`.
+_LEGACY_FIELDS = ("case", "id", "op", "position", "quality", "signal_type", "time", "value")
 #: The fields of a withdrawal (a tombstone): the id is enough, since the addition it withdraws
 #: named the id with its value. A tombstone that repeated the value would keep a deleted case's
 #: fingerprints in the feed, in our database and on every consumer's disk for the whole
@@ -58,8 +64,8 @@ WITHDRAW_FIELDS = ("id", "op", "position", "time")
 #: Withdrawals published before format 2 repeat the value; they stay in the chain as they were
 #: signed (its bytes cannot change) until retention prunes them, so they are still accepted.
 _SHAPES: dict[str, tuple[frozenset[str], ...]] = {
-    "add": (frozenset(ADD_FIELDS),),
-    "withdraw": (frozenset(WITHDRAW_FIELDS), frozenset(ADD_FIELDS)),
+    "add": (frozenset(ADD_FIELDS), frozenset(_LEGACY_FIELDS)),
+    "withdraw": (frozenset(WITHDRAW_FIELDS), frozenset(_LEGACY_FIELDS)),
 }
 
 
@@ -90,6 +96,23 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _check_shape(entry: dict[str, Any], where: str, *, ops: tuple[str, ...] = ("add", "withdraw")) -> None:
+    op = entry.get("op")
+    if op not in ops or entry.keys() not in _SHAPES[op]:  # type: ignore[index]
+        kinds = "an addition or a withdrawal" if len(ops) > 1 else "an addition"
+        raise VerifyError(f"{where} is not {kinds}")
+    if "origin" in entry and entry["origin"] not in ORIGINS:
+        # An origin this verifier does not know: refused rather than misread (a consumer that
+        # applies a policy by origin must never file it under one it knows).
+        raise VerifyError(f"{where} has an unknown origin {entry['origin']!r}")
+
+
+def origin_of(entry: Mapping[str, Any]) -> str:
+    """An addition's origin: "survivor", "helpline", or "unrecorded" for one published
+    before origins were (it carries no `origin` field)."""
+    return str(entry.get("origin", "unrecorded"))
 
 
 # --- Signatures --------------------------------------------------------------------------------
@@ -244,8 +267,7 @@ def verify_page(
         position += 1
         if not isinstance(entry, dict) or entry.get("position") != position:
             raise VerifyError(f"expected the entry at position {position}")
-        if entry.keys() not in _SHAPES.get(entry.get("op"), ()):  # type: ignore[arg-type]
-            raise VerifyError(f"entry at position {position} is not an addition or a withdrawal")
+        _check_shape(entry, f"entry at position {position}")
     if page.next_cursor != position or page.digest != digest.hex():
         raise VerifyError("page digest does not match its entries")
     return page
@@ -309,6 +331,7 @@ def read_snapshot(manifest: SnapshotManifest, data: bytes) -> Iterator[dict[str,
         entry = json.loads(line)
         if entry_bytes(entry) != line:
             raise VerifyError("snapshot line is not canonical")
+        _check_shape(entry, f"snapshot line {count + 1}", ops=("add",))
         count += 1
         yield entry
     if count != manifest.count:

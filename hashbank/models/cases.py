@@ -16,11 +16,20 @@ class Case(models.Model):
         WITHDRAWN = "withdrawn", "withdrawn"
         DELETED = "deleted", "deleted"
 
+    class Origin(models.TextChoices):
+        """Where the case was made; every addition to the feed carries it (docs/feed.md)."""
+
+        # On the survivor's own device, through the public pages.
+        SURVIVOR = "survivor", "survivor"
+        # With a caseworker of a member organisation, the client present.
+        HELPLINE = "helpline", "helpline"
+
     # Null once the case is deleted: the reference then opens nothing, like a wrong one.
     reference_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
     pin_hash = models.CharField(max_length=200, blank=True)
     feed_token = models.CharField(max_length=32, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.SURVIVOR)
     created_at = models.DateTimeField()
     last_activity_at = models.DateTimeField()
 

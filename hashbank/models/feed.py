@@ -28,6 +28,8 @@ class FeedOutbox(models.Model):
     value = models.TextField(blank=True, default="")
     quality = models.PositiveSmallIntegerField(null=True, blank=True)
     case_token = models.CharField(max_length=32, blank=True, default="")
+    # The case's origin (Case.Origin), copied for the addition's line; empty for a withdrawal.
+    origin = models.CharField(max_length=16, blank=True, default="")
     # Only to add "shared with partners" to the right timeline once published.
     case = models.ForeignKey("hashbank.Case", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField()

@@ -50,7 +50,9 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_index(args: argparse.Namespace) -> PDQIndex:
+def open_index(args: argparse.Namespace, origins: dict[str, str] | None = None) -> PDQIndex:
+    """The store's index; `origins` (when given) is filled with the non-survivor origins and
+    left None-like (untouched) for a bare saved index, which has none."""
     if not args.store:
         raise UsageError(f"no store: pass --store DIR or set {STORE_ENV}")
     store = Path(args.store)
@@ -58,7 +60,7 @@ def open_index(args: argparse.Namespace) -> PDQIndex:
 
     try:
         if LocalStore(store).exists():  # a store made by `sync`: the saved index plus its journal
-            return LocalStore(store).open_index(backend=args.backend)
+            return LocalStore(store).open_index(backend=args.backend, origins=origins)
         return PDQIndex.load(store, backend=args.backend)  # a bare saved index
     except (OSError, ValueError, RuntimeError, StoreError) as exc:
         raise UsageError(f"cannot open the store {store}: {exc}") from exc
@@ -103,11 +105,13 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_match(args: argparse.Namespace, out: TextIO) -> int:
     from hashbank.platform.matcher import match_files
+    from hashbank.platform.store import LocalStore
 
-    with open_index(args) as index:
+    origins: dict[str, str] | None = {} if args.store and LocalStore(args.store).exists() else None
+    with open_index(args, origins) as index:
         if args.threshold is not None and not 0 <= args.threshold <= index.threshold:
             raise UsageError(f"--threshold must be between 0 and the store's {index.threshold}")
-        results = match_files(index, args.paths, threshold=args.threshold)
+        results = match_files(index, args.paths, threshold=args.threshold, origins=origins)
     failed = False
     for result in results:
         failed = failed or result.error is not None
@@ -124,7 +128,8 @@ def run_match(args: argparse.Namespace, out: TextIO) -> int:
             count = len(result.matches)
             out.write(f"{result.path}: {count} match{'es' if count > 1 else ''} (PDQ quality {result.quality})\n")
             for match in result.matches:
-                out.write(f"  {match.key}  distance {match.distance}  variant {match.variant}\n")
+                origin = "" if match.origin is None else f"  origin {match.origin}"
+                out.write(f"  {match.key}  distance {match.distance}  variant {match.variant}{origin}\n")
     return 1 if failed else 0
 
 

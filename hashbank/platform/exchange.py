@@ -54,6 +54,7 @@ from threatexchange.signal_type.md5 import VideoMD5Signal
 from threatexchange.signal_type.pdq.signal import PdqSignal
 from threatexchange.signal_type.signal_base import SignalType
 
+from hashbank.fingerprints.verify import origin_of
 from hashbank.platform.feed import (
     CursorExpired,
     FeedClient,
@@ -169,13 +170,19 @@ class SurvivorHashFeedSignalMetadata(state.FetchedSignalMetadata):
     quality: int | None = None
     signal_type: str = ""
     value: str = ""
+    #: Where the ids' cases were made: "survivor", "helpline", or "unrecorded" (an addition
+    #: published before origins were). A record has one; merged metadata has each id's.
+    origins: frozenset[str] = frozenset()
 
     def get_as_opinions(self) -> t.Sequence[state.SignalOpinion]:
         # Submitted by survivors: a candidate for the platform's own review, never a verdict.
-        return [state.SignalOpinion(False, state.SignalOpinionCategory.INVESTIGATION_SEED, set())]
+        # Tagged "origin:survivor" / "origin:helpline", which HMA and the CLI can filter on.
+        tags = {f"origin:{origin}" for origin in self.origins}
+        return [state.SignalOpinion(False, state.SignalOpinionCategory.INVESTIGATION_SEED, tags)]
 
     def __str__(self) -> str:
-        return f"INVESTIGATION_SEED survivor_submitted ids={','.join(sorted(self.ids))}"
+        origins = ",".join(sorted(self.origins)) or "unrecorded"
+        return f"INVESTIGATION_SEED survivor_submitted origin={origins} ids={','.join(sorted(self.ids))}"
 
 
 @dataclass
@@ -321,7 +328,7 @@ class SurvivorHashFeedSignalExchangeAPI(
                 continue  # a signal type the caller does not index
             updates[fingerprint_id] = SurvivorHashFeedSignalMetadata(
                 ids=frozenset({fingerprint_id}), complete=True, quality=entry.get("quality"),
-                signal_type=name, value=entry["value"],
+                signal_type=name, value=entry["value"], origins=frozenset({origin_of(entry)}),
             )
         for fingerprint_id, record in updates.items():
             self._remember(fingerprint_id, None if record is None else (record.signal_type, record.value))
@@ -351,6 +358,7 @@ class SurvivorHashFeedSignalExchangeAPI(
         left matching nothing while it migrates."""
         by_name = {st.get_name(): st for st in signal_types}
         merged: dict[tuple[str, str], set[str]] = {}
+        origins: dict[tuple[str, str], set[str]] = {}
         quality: dict[tuple[str, str], int | None] = {}  # the last record's, like the value itself
         for key, record in fetched.items():
             if record is None or not record.ids:
@@ -362,6 +370,7 @@ class SurvivorHashFeedSignalExchangeAPI(
             else:
                 continue
             merged.setdefault(signal, set()).update(record.ids)
+            origins.setdefault(signal, set()).update(record.origins or {"unrecorded"})
             quality[signal] = record.quality
         result: dict[type[SignalType], dict[str, SurvivorHashFeedSignalMetadata]] = {}
         for (name, value), ids in merged.items():
@@ -374,6 +383,7 @@ class SurvivorHashFeedSignalExchangeAPI(
                 continue  # verified, so only a type whose rules differ from ours: never index it
             result.setdefault(signal_type, {})[signal] = SurvivorHashFeedSignalMetadata(
                 ids=frozenset(ids), complete=True, quality=quality[(name, value)],
+                origins=frozenset(origins[(name, value)]),
             )
         return result
 

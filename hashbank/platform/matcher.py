@@ -12,7 +12,7 @@ evaded and collided on purpose.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +59,9 @@ class FileMatch:
     variant: str
     stored_hash: str
     query_hash: str
+    #: Where the record's case was made ("survivor", "helpline", "unrecorded"); None when the
+    #: index came without origins (a bare saved index).
+    origin: str | None = None
 
 
 @dataclass(slots=True)
@@ -85,6 +88,7 @@ class FileResult:
                     "variant": m.variant,
                     "stored_hash": m.stored_hash,
                     "query_hash": m.query_hash,
+                    "origin": m.origin,
                 }
                 for m in self.matches
             ],
@@ -107,9 +111,12 @@ def match_hashes(
     images: Sequence[ImageHashes],
     *,
     threshold: int | None = None,
+    origins: Mapping[str, str] | None = None,
+    default_origin: str = "survivor",
 ) -> list[list[FileMatch]]:
     """For each image, the records within the threshold of any of its variants: one entry per
-    record, with the nearest variant (the first in :data:`VARIANTS` order on a tie)."""
+    record, with the nearest variant (the first in :data:`VARIANTS` order on a tie). With
+    `origins` (id -> origin, ids not listed are `default_origin`), each match says its origin."""
     if not images:
         return []
     codes = np.concatenate([image.codes for image in images])
@@ -130,6 +137,7 @@ def match_hashes(
                 variant=VARIANTS[variant],
                 stored_hash=index.hash_of(row),
                 query_hash=image.hashes[variant],
+                origin=None if origins is None else origins.get(index.key_of(row), default_origin),
             )
             for row, (distance, variant) in rows.items()
         ]
@@ -144,6 +152,7 @@ def match_files(
     *,
     threshold: int | None = None,
     quality_floor: int = QUALITY_FLOOR,
+    origins: Mapping[str, str] | None = None,
 ) -> list[FileResult]:
     """Hash every file and look up all their variants in one search. A file that cannot be read
     gets an ``error``, one under the quality floor is ``skipped``; neither stops the others."""
@@ -164,7 +173,7 @@ def match_files(
             continue
         hashed.append((result, image))
     for (result, _), found in zip(
-        hashed, match_hashes(index, [image for _, image in hashed], threshold=threshold), strict=True
+        hashed, match_hashes(index, [image for _, image in hashed], threshold=threshold, origins=origins), strict=True
     ):
         result.matches = found
     return results

@@ -30,7 +30,7 @@ from typing import Any
 
 from hashbank.fingerprints import FingerprintError
 from hashbank.platform.index import PDQIndex, parse_hash
-from hashbank.platform.store import LocalStore
+from hashbank.platform.store import DEFAULT_ORIGIN, LocalStore
 
 DEFAULT_MAX_BODY = 64 * 1024
 MAX_HASHES = 1000
@@ -54,16 +54,18 @@ class MatchService:
         self._checked = 0.0
         self._stamp: tuple[int, int] | None = None
         self.index: PDQIndex
+        self.origins: dict[str, str] = {}
         self.position = 0
         self._load()
 
     def _load(self) -> None:
         stat = self.store.state_file.stat()
         state = self.store.read_state()
-        index = self.store.open_index(backend=self.backend, state=state)
+        origins: dict[str, str] = {}
+        index = self.store.open_index(backend=self.backend, state=state, origins=origins)
         if len(index):
             index.compact()
-        self.index, self.position = index, int(state["feed"]["position"])
+        self.index, self.origins, self.position = index, origins, int(state["feed"]["position"])
         self._stamp = (stat.st_mtime_ns, stat.st_size)
 
     def current(self) -> tuple[PDQIndex, int]:
@@ -86,6 +88,7 @@ class MatchService:
         if len(hashes) > MAX_HASHES:
             raise _Refused(HTTPStatus.BAD_REQUEST, "too_many_hashes", f"at most {MAX_HASHES} hashes a request")
         index, position = self.current()
+        origins = self.origins
         threshold = payload.get("threshold")
         if threshold is not None and (
             isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= index.threshold
@@ -100,7 +103,8 @@ class MatchService:
         return {
             "position": position,
             "results": [
-                {"hash": value, "matches": [{"id": m.key, "distance": m.distance, "hash": m.hash} for m in matches]}
+                {"hash": value, "matches": [{"id": m.key, "distance": m.distance, "hash": m.hash,
+                                             "origin": origins.get(m.key, DEFAULT_ORIGIN)} for m in matches]}
                 for value, matches in zip(hashes, found, strict=True)
             ],
         }

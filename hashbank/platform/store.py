@@ -3,7 +3,9 @@
 A directory::
 
     state.json        where the verified chain ends, trusted keys, last signed checkpoint
-    index-<position>/ the PDQ index as of <position> (PDQIndex.save, memory-mapped on load)
+    index-<position>/ the PDQ index as of <position> (PDQIndex.save, memory-mapped on load), and
+                      origins.json: the origin of every id not made by a survivor on their own
+                      device ("helpline", or "unrecorded" before origins were published)
     journal.ndjson    verified entries applied after that position, one canonical line each
 
 Resumable: after each verified page its entries are appended to the journal (and flushed to
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hashbank.fingerprints.verify import entry_bytes
+from hashbank.fingerprints.verify import entry_bytes, origin_of
 from hashbank.platform.feed import CursorExpired, FeedClient, FeedState, read_feed
 from hashbank.platform.index import PDQIndex
 
@@ -39,6 +41,9 @@ STORE_FORMAT = "hashbank-platform-store"
 STORE_VERSION = 1
 STATE_FILE = "state.json"
 JOURNAL_FILE = "journal.ndjson"
+ORIGINS_FILE = "origins.json"
+#: The origin of an id that origins.json does not list (most of them).
+DEFAULT_ORIGIN = "survivor"
 
 
 class StoreError(Exception):
@@ -107,24 +112,43 @@ class LocalStore:
 
     # -- the index -------------------------------------------------------------------------------
 
-    def open_index(self, *, backend: str = "auto", state: Mapping[str, Any] | None = None) -> PDQIndex:
-        """The index as of the last verified page: the saved base plus the journal."""
+    def open_index(self, *, backend: str = "auto", state: Mapping[str, Any] | None = None,
+                   origins: dict[str, str] | None = None) -> PDQIndex:
+        """The index as of the last verified page: the saved base plus the journal. Pass a dict
+        as `origins` to have it filled with the non-survivor origins (id -> origin) too."""
         state = state or self.read_state()
         if state.get("index"):
             index = PDQIndex.load(self.path / state["index"], backend=backend)
+            if origins is not None:
+                origins.update(self._load_origins(self.path / state["index"]))
         else:
             index = PDQIndex(backend=backend)
-        self._replay(index, int(state.get("journal_bytes", 0)))
+        self._replay(index, int(state.get("journal_bytes", 0)), origins)
         return index
 
-    def _replay(self, index: PDQIndex, length: int) -> None:
+    def origins(self, state: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """id -> origin for the ids not made by survivors themselves (see DEFAULT_ORIGIN)."""
+        found: dict[str, str] = {}
+        self.open_index(backend="numpy", state=state, origins=found).close()
+        return found
+
+    @staticmethod
+    def _load_origins(directory: Path) -> dict[str, str]:
+        try:
+            return dict(json.loads((directory / ORIGINS_FILE).read_text()))
+        except FileNotFoundError:
+            return {}  # an index saved before origins were kept: its ids are unrecorded
+        except ValueError as error:
+            raise StoreError(f"{directory / ORIGINS_FILE} is damaged: {error}") from None
+
+    def _replay(self, index: PDQIndex, length: int, origins: dict[str, str] | None = None) -> None:
         if length == 0:
             return
         with open(self.journal_file, "rb") as f:
             data = f.read(length)
         if len(data) != length:
             raise StoreError(f"{self.journal_file} is shorter than {STATE_FILE} says: the store is damaged")
-        apply_entries(index, (json.loads(line) for line in data.splitlines() if line))
+        apply_entries(index, (json.loads(line) for line in data.splitlines() if line), origins)
 
     # -- sync ------------------------------------------------------------------------------------
 
@@ -141,7 +165,8 @@ class LocalStore:
         applied; the state stays at the last verified page) or FeedError."""
         state = self.read_state()
         self._cut_journal(int(state.get("journal_bytes", 0)))
-        index = self.open_index(backend=backend, state=state)
+        origins: dict[str, str] = {}
+        index = self.open_index(backend=backend, state=state, origins=origins)
         report = SyncReport()
         feed_state = FeedState.from_dict(state["feed"])
         bootstrap = not feed_state.started
@@ -153,11 +178,12 @@ class LocalStore:
                         if batch.kind == "snapshot":
                             index.close()
                             index, counts = index_from_snapshot(batch.entries, backend=backend)
+                            origins = snapshot_origins(batch.entries)
                             report.snapshot_entries = len(batch.entries)
                             self._count(report, counts)
-                            state = self._save_base(index, state, batch.state)
+                            state = self._save_base(index, state, batch.state, origins)
                         else:
-                            self._count(report, apply_entries(index, batch.entries))
+                            self._count(report, apply_entries(index, batch.entries, origins))
                             report.pages += 1
                             state = self._append(batch.entries, state, batch.state)
                         report.entries += len(batch.entries)
@@ -173,7 +199,7 @@ class LocalStore:
                     feed_state = FeedState.from_dict(state["feed"])
                     bootstrap = True
             if int(state.get("journal_bytes", 0)):
-                state = self._save_base(index, state, FeedState.from_dict(state["feed"]))
+                state = self._save_base(index, state, FeedState.from_dict(state["feed"]), origins)
             report.records = len(index)
             return report
         finally:
@@ -202,13 +228,19 @@ class LocalStore:
         self._write_state(state)
         return state
 
-    def _save_base(self, index: PDQIndex, state: dict[str, Any], feed_state: FeedState) -> dict[str, Any]:
+    def _save_base(self, index: PDQIndex, state: dict[str, Any], feed_state: FeedState,
+                   origins: Mapping[str, str]) -> dict[str, Any]:
         name = f"index-{feed_state.position:012d}"
         target = self.path / name
         if target.exists() and name != state.get("index"):
             shutil.rmtree(target)
         if name != state.get("index"):
             index.save(target)
+            # Written into the new index's directory before state.json names it, like the index.
+            with open(target / ORIGINS_FILE, "w") as f:
+                json.dump(dict(sorted(origins.items())), f, separators=(",", ":"))
+                f.flush()
+                os.fsync(f.fileno())
         else:  # same position, new contents cannot happen; keep the one in use
             pass
         state = {**state, "feed": feed_state.as_dict(), "index": name, "journal_bytes": 0}
@@ -227,10 +259,21 @@ def index_from_snapshot(entries: list[dict[str, Any]], *, backend: str) -> tuple
     return index, (len(pdq), 0, len(entries) - len(pdq))
 
 
-def apply_entries(index: PDQIndex, entries: Iterable[Mapping[str, Any]]) -> tuple[int, int, int]:
-    """Apply verified entries in feed order. Returns (added, withdrawn, skipped)."""
+def snapshot_origins(entries: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    return {entry["id"]: origin for entry in entries
+            if entry["signal_type"] == "pdq" and (origin := origin_of(entry)) != DEFAULT_ORIGIN}
+
+
+def apply_entries(index: PDQIndex, entries: Iterable[Mapping[str, Any]],
+                  origins: dict[str, str] | None = None) -> tuple[int, int, int]:
+    """Apply verified entries in feed order (and to `origins`, when given). Returns (added,
+    withdrawn, skipped)."""
     added = withdrawn = skipped = 0
     for entry in entries:
+        if origins is not None:
+            origins.pop(entry["id"], None)
+            if entry["op"] == "add" and entry["signal_type"] == "pdq" and origin_of(entry) != DEFAULT_ORIGIN:
+                origins[entry["id"]] = origin_of(entry)
         if entry["op"] == "withdraw":
             # A withdrawal names only the id (feed format 2); removing an id this index never
             # held (another signal type) changes nothing.

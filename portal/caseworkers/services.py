@@ -21,6 +21,7 @@ from django.utils.http import urlsafe_base64_encode
 from django_otp import devices_for_user
 
 from hashbank import services as bank
+from hashbank.models import Case
 from portal.caseworkers.models import (
     AssistedCase,
     AuditAction,
@@ -119,7 +120,7 @@ def assisted_case_create(*, membership: Membership, files: list[list[dict[str, A
     this only adds which helpline helped. Reference and PIN go back to the page once, for the
     client, and are not kept here or logged."""
     with transaction.atomic():
-        receipt = bank.case_create(files=files)
+        receipt = bank.case_create(files=files, origin=Case.Origin.HELPLINE)
         assisted = AssistedCase.objects.create(
             case=receipt.case,
             organisation_id=membership.organisation_id,
