@@ -221,7 +221,7 @@ def case_delete(*, case: Case) -> Case:
 # --- Staff review of fingerprints reported as false matches ---------------------------------
 
 
-def fingerprint_hold(*, fingerprint: Fingerprint, reason: str, reviewer_name: str = "") -> Fingerprint:
+def fingerprint_hold(*, fingerprint: Fingerprint, reason: str, reviewer_name: str = "", cause: str = "") -> Fingerprint:
     """Take an active fingerprint out of the feed until staff decide (a tombstone goes out)."""
     with transaction.atomic():
         fingerprint = Fingerprint.objects.select_for_update().get(pk=fingerprint.pk)
@@ -232,9 +232,9 @@ def fingerprint_hold(*, fingerprint: Fingerprint, reason: str, reviewer_name: st
         fingerprint.save(update_fields=["status"])
         _outbox([fingerprint], FeedOp.WITHDRAW, now)
         FingerprintReview.objects.create(fingerprint=fingerprint, action=FingerprintReview.Action.HELD,
-                                         reviewer_name=reviewer_name, reason=reason, at=now)
+                                         reviewer_name=reviewer_name, reason=reason, cause=cause, at=now)
         CaseEvent.objects.create(case_id=fingerprint.case_id, kind=CaseEvent.Kind.FINGERPRINT_HELD, at=now,
-                                 data={"fingerprints": 1})
+                                 data={"fingerprints": 1, **({"reason": cause} if cause else {})})
         _snapshot_refresh_on_commit()
         return fingerprint
 
@@ -573,5 +573,5 @@ def _hold_if_disputed(fingerprint: Fingerprint) -> None:
         reports = reports.filter(received_at__gt=cleared)
     partners = reports.values("partner").distinct().count()
     if partners >= FALSE_MATCH_PARTNERS_TO_HOLD:
-        fingerprint_hold(fingerprint=fingerprint,
+        fingerprint_hold(fingerprint=fingerprint, cause=FingerprintReview.Cause.FALSE_MATCH,
                          reason=f"reported as a false match by {partners} partners")

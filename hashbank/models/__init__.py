@@ -1,11 +1,12 @@
 """The bank's tables. Nothing here ever holds media, file names, addresses or user agents."""
 
-from hashbank.models.cases import Case, CaseEvent, CaseFile, Fingerprint, FingerprintReview
+from hashbank.models.cases import BenignFingerprint, Case, CaseEvent, CaseFile, Fingerprint, FingerprintReview
 from hashbank.models.feed import FeedEntry, FeedHead, FeedOutbox, SigningKey, Snapshot
 from hashbank.models.heartbeat import Heartbeat
-from hashbank.models.partners import Partner, PartnerFeedback, PartnerKey
+from hashbank.models.partners import Partner, PartnerFeedback, PartnerKey, PartnerProgress
 
 __all__ = [
+    "BenignFingerprint",
     "Case",
     "CaseEvent",
     "CaseFile",
@@ -18,6 +19,7 @@ __all__ = [
     "Partner",
     "PartnerFeedback",
     "PartnerKey",
+    "PartnerProgress",
     "SigningKey",
     "Snapshot",
 ]

@@ -130,8 +130,18 @@ class FingerprintReview(models.Model):
         CLEARED = "cleared", "cleared"
         REMOVED = "removed", "removed"
 
+    class Cause(models.TextChoices):
+        """Why a hold happened, or what a removal found (for figures; `reason` says it in words)."""
+
+        VOLUME = "volume", "more new cases than usual"
+        FALSE_MATCH = "false_match", "reported as a false match"
+        MATCH_SPIKE = "match_spike", "matched far more often than usual"
+        BENIGN_MATCH = "benign_match", "close to a fingerprint marked harmless"
+        HARMLESS = "harmless", "not intimate image abuse"
+
     fingerprint = models.ForeignKey(Fingerprint, on_delete=models.CASCADE, related_name="reviews")
     action = models.CharField(max_length=16, choices=Action.choices)
+    cause = models.CharField(max_length=16, choices=Cause.choices, blank=True, default="")
     reviewer_name = models.CharField(max_length=150, blank=True)
     reason = models.TextField(blank=True)
     at = models.DateTimeField()
@@ -141,3 +151,23 @@ class FingerprintReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class BenignFingerprint(models.Model):
+    """A fingerprint staff marked as not intimate image abuse (a famous artwork, a meme, a stock
+    photo). Later submissions within PDQ distance 31 of one (or equal in md5/sha256) are stored
+    in their case but held for a reviewer instead of being published (hashbank.benign). Only
+    the fingerprint is kept, never which case it came from."""
+
+    signal_type = models.CharField(max_length=32)
+    value = models.TextField()
+    reason = models.TextField()
+    marked_by = models.CharField(max_length=150)
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-marked_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["signal_type", "value"], name="benign_unique_value")]
+
+    def __str__(self) -> str:
+        return f"benign {self.signal_type} ({self.marked_at:%Y-%m-%d})"

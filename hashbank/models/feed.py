@@ -51,6 +51,9 @@ class FeedEntry(models.Model):
     line = models.TextField()
     chain = models.CharField(max_length=64)
     published_at = models.DateTimeField()
+    # When a partner first received a page holding this entry (the transparency figures'
+    # "time from submission to the first partner fetch"). Set once, by hashbank.feed.progress.
+    first_fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["position"]

@@ -65,3 +65,23 @@ class PartnerFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} from partner {self.partner_id}"
+
+
+class PartnerProgress(models.Model):
+    """How far one partner has read the feed, for its evidence document (GET /api/v1/evidence):
+    the furthest position it was served, the newest checkpoint it fetched, and how many
+    additions and withdrawals it has received. Kept by hashbank.feed.progress as pages and
+    checkpoints are served; counts only grow (pruning never lowers them)."""
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, related_name="progress")
+    position = models.BigIntegerField(default=0)
+    position_at = models.DateTimeField(null=True, blank=True)
+    checkpoint_version = models.BigIntegerField(default=0)
+    checkpoint_head = models.BigIntegerField(default=0)
+    checkpoint_at = models.DateTimeField(null=True, blank=True)
+    additions_fetched = models.BigIntegerField(default=0)
+    withdrawals_fetched = models.BigIntegerField(default=0)
+    first_fetch_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.partner} at {self.position}"
