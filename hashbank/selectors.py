@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from hashbank import references
 from hashbank.models import Case, CaseEvent, CaseFile, Fingerprint, FingerprintReview, Partner, PartnerFeedback
@@ -89,21 +93,42 @@ def partners_public_list() -> QuerySet[Partner]:
     return Partner.objects.filter(is_active=True, listed_publicly=True).order_by("public_name", "name")
 
 
-def fingerprints_held() -> QuerySet[Fingerprint]:
-    """The staff review queue, oldest first, with how many partners reported a false match.
-    Carries no reference, PIN or feed token: staff review a value, not a person."""
+def _with_evidence(fingerprints: QuerySet[Fingerprint]) -> QuerySet[Fingerprint]:
+    """What a reviewer weighs: why it was held, its case's origin, and the partners' reports
+    (false matches; all match reports, and from how many partners, in the last 24 hours)."""
     latest_hold = (
         FingerprintReview.objects.filter(fingerprint=OuterRef("pk"), action=FingerprintReview.Action.HELD)
-        .order_by("-at", "-pk").values("reason")[:1]
+        .order_by("-at", "-pk")
     )
-    return (
-        Fingerprint.objects.filter(status=Fingerprint.Status.HELD)
-        .annotate(
-            hold_reason=Subquery(latest_hold),
-            false_match_partners=Count(
-                "feedback__partner", filter=Q(feedback__outcome=PartnerFeedback.Outcome.FALSE_MATCH), distinct=True
-            )
-        )
-        .select_related("case_file")
-        .order_by("created_at", "pk")
+    day = timezone.now() - timedelta(days=1)
+    return fingerprints.annotate(
+        hold_reason=Subquery(latest_hold.values("reason")[:1]),
+        hold_cause=Subquery(latest_hold.values("cause")[:1]),
+        origin=F("case__origin"),
+        false_match_partners=Count(
+            "feedback__partner", filter=Q(feedback__outcome=PartnerFeedback.Outcome.FALSE_MATCH), distinct=True
+        ),
+        reports_day=Count("feedback", filter=Q(feedback__received_at__gt=day), distinct=True),
+        partners_day=Count("feedback__partner", filter=Q(feedback__received_at__gt=day), distinct=True),
+    ).select_related("case_file")
+
+
+def fingerprints_held() -> QuerySet[Fingerprint]:
+    """The staff review queue, oldest first, with the evidence (see _with_evidence). Carries
+    no reference, PIN or feed token: staff review a value, not a person."""
+    return _with_evidence(Fingerprint.objects.filter(status=Fingerprint.Status.HELD)).order_by("created_at", "pk")
+
+
+def fingerprints_reported() -> QuerySet[Fingerprint]:
+    """Still shared, but a partner reported a false match since a reviewer last cleared it (or
+    ever, if none did): staff may mark one harmless."""
+    last_cleared = (
+        FingerprintReview.objects.filter(fingerprint=OuterRef(OuterRef("pk")), action=FingerprintReview.Action.CLEARED)
+        .order_by("-at").values("at")[:1]
     )
+    reported = PartnerFeedback.objects.filter(fingerprint=OuterRef("pk"), outcome=PartnerFeedback.Outcome.FALSE_MATCH)
+    never = Value(datetime(1970, 1, 1, tzinfo=UTC), output_field=DateTimeField())
+    since_cleared = reported.filter(received_at__gt=Coalesce(Subquery(last_cleared), never))
+    return _with_evidence(
+        Fingerprint.objects.filter(status=Fingerprint.Status.ACTIVE).filter(Exists(since_cleared))
+    ).order_by("created_at", "pk")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from hashbank import references
@@ -241,11 +241,14 @@ def fingerprint_hold(*, fingerprint: Fingerprint, reason: str, reviewer_name: st
 
 def fingerprint_review_clear(*, fingerprint: Fingerprint, reviewer_name: str, reason: str) -> Fingerprint:
     """Staff found the reports unfounded: the fingerprint goes back into the feed (a new
-    addition with the same id), unless its file or case was withdrawn meanwhile."""
+    addition with the same id), unless its file or case was withdrawn meanwhile. The clearing
+    records which kind of hold it cleared (a cleared match spike is not held by spikes again)."""
     reason = _require_reason(reason)
     with transaction.atomic():
         fingerprint = _lock_held(fingerprint)
         now = timezone.now()
+        cleared_cause = (FingerprintReview.objects.filter(fingerprint=fingerprint, action=FingerprintReview.Action.HELD)
+                         .order_by("-at", "-pk").values_list("cause", flat=True).first() or "")
         case = Case.objects.select_for_update().get(pk=fingerprint.case_id)
         file_active = CaseFile.objects.filter(pk=fingerprint.case_file_id, status=CaseFile.Status.ACTIVE).exists()
         if case.is_active and file_active:
@@ -257,7 +260,7 @@ def fingerprint_review_clear(*, fingerprint: Fingerprint, reviewer_name: str, re
             fingerprint.status = Fingerprint.Status.WITHDRAWN
         fingerprint.save(update_fields=["status"])
         FingerprintReview.objects.create(fingerprint=fingerprint, action=FingerprintReview.Action.CLEARED,
-                                         reviewer_name=reviewer_name, reason=reason, at=now)
+                                         reviewer_name=reviewer_name, reason=reason, cause=cleared_cause, at=now)
         return fingerprint
 
 
@@ -274,6 +277,47 @@ def fingerprint_review_remove(*, fingerprint: Fingerprint, reviewer_name: str, r
                                          reviewer_name=reviewer_name, reason=reason, at=now)
         CaseEvent.objects.create(case_id=fingerprint.case_id, kind=CaseEvent.Kind.FINGERPRINT_REMOVED, at=now,
                                  data={"fingerprints": 1})
+        return fingerprint
+
+
+def fingerprint_mark_harmless(*, fingerprint: Fingerprint, reviewer_name: str, reason: str) -> Fingerprint:
+    """Staff found that a held or reported fingerprint shows no intimate image (a famous
+    artwork, a meme, a stock photo): its file's PDQ, md5 and sha256 values join the benign list
+    (so the same picture submitted again is held for a person to check, hashbank.benign), and
+    the file's fingerprints leave the feed for good. The decision and its reason are recorded;
+    the list itself never unpublishes anything else."""
+    from hashbank import benign
+    from hashbank.models import BenignFingerprint
+
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        fingerprint = Fingerprint.objects.select_for_update().get(pk=fingerprint.pk)
+        reported = PartnerFeedback.objects.filter(fingerprint=fingerprint).exists()
+        if fingerprint.status == Fingerprint.Status.WITHDRAWN or (
+            fingerprint.status == Fingerprint.Status.ACTIVE and not reported
+        ):
+            raise ReviewStateError("only a held fingerprint, or one a partner reported, can be marked harmless")
+        now = timezone.now()
+        siblings = list(Fingerprint.objects.select_for_update().filter(case_file_id=fingerprint.case_file_id)
+                        .exclude(status=Fingerprint.Status.WITHDRAWN))
+        for listed in {(f.signal_type, f.value) for f in siblings if f.signal_type in benign.LISTED_TYPES}:
+            BenignFingerprint.objects.get_or_create(
+                signal_type=listed[0], value=listed[1],
+                defaults={"reason": reason, "marked_by": reviewer_name, "marked_at": now})
+        active = [f for f in siblings if f.status == Fingerprint.Status.ACTIVE]
+        Fingerprint.objects.filter(pk__in=[f.pk for f in siblings]).update(status=Fingerprint.Status.WITHDRAWN)
+        _outbox(active, FeedOp.WITHDRAW, now)  # a tombstone for those still shared
+        FingerprintReview.objects.bulk_create(
+            FingerprintReview(fingerprint=f, action=FingerprintReview.Action.REMOVED,
+                              cause=FingerprintReview.Cause.HARMLESS, reviewer_name=reviewer_name, reason=reason,
+                              at=now)
+            for f in siblings
+        )
+        CaseEvent.objects.create(case_id=fingerprint.case_id, kind=CaseEvent.Kind.FINGERPRINT_REMOVED, at=now,
+                                 data={"fingerprints": len(siblings), "reason": FingerprintReview.Cause.HARMLESS})
+        if active:
+            _snapshot_refresh_on_commit()
+        fingerprint.refresh_from_db()
         return fingerprint
 
 
@@ -330,25 +374,45 @@ def _clean_files(files: object, *, already: int) -> list[list[_Clean]]:
 
 
 def _store_files(case: Case, cleaned: list[list[_Clean]], now: datetime, held_reason: str | None = None) -> int:
-    status = Fingerprint.Status.HELD if held_reason else Fingerprint.Status.ACTIVE
-    fingerprints: list[Fingerprint] = []
-    for items in cleaned:
+    """Store the files' fingerprints; publish them, or hold them for review: all of them when
+    `held_reason` (a flood), and each file close to the benign list (hashbank.benign)."""
+    from hashbank import benign
+
+    close = {} if held_reason else benign.files_close_to_list([[(i.signal_type, i.value) for i in items]
+                                                              for items in cleaned])
+    published: list[Fingerprint] = []
+    held: list[tuple[Fingerprint, str, str]] = []  # (fingerprint, cause, reason)
+    for number, items in enumerate(cleaned):
         case_file = CaseFile.objects.create(case=case, public_id=secrets.token_hex(8), added_at=now)
-        fingerprints.extend(
-            Fingerprint(case=case, case_file=case_file, public_id=secrets.token_hex(10), status=status,
-                        signal_type=i.signal_type, value=i.value, quality=i.quality, created_at=now)
-            for i in items
-        )
-    Fingerprint.objects.bulk_create(fingerprints)
-    if held_reason:
-        # Never in the feed yet, so no tombstone: clearing them later is their first addition.
-        FingerprintReview.objects.bulk_create(
-            FingerprintReview(fingerprint=f, action=FingerprintReview.Action.HELD, reason=held_reason, at=now)
-            for f in fingerprints
-        )
-    else:
-        _outbox(fingerprints, FeedOp.ADD, now, case=case)
-    return len(fingerprints)
+        if held_reason:
+            hold: tuple[str, str] | None = (FingerprintReview.Cause.VOLUME, held_reason)
+        elif number in close:
+            why = close[number]
+            distance = "the same file, by md5/sha256" if why.distance is None else f"PDQ distance {why.distance}"
+            hold = (FingerprintReview.Cause.BENIGN_MATCH,
+                    f"close to a fingerprint marked not intimate image abuse ({distance}): {why.reason}")
+        else:
+            hold = None
+        for i in items:
+            fingerprint = Fingerprint(case=case, case_file=case_file, public_id=secrets.token_hex(10),
+                                      status=Fingerprint.Status.HELD if hold else Fingerprint.Status.ACTIVE,
+                                      signal_type=i.signal_type, value=i.value, quality=i.quality, created_at=now)
+            if hold:
+                held.append((fingerprint, *hold))
+            else:
+                published.append(fingerprint)
+    Fingerprint.objects.bulk_create(published + [f for f, _, _ in held])
+    # Held ones were never in the feed, so no tombstone: clearing them is their first addition.
+    FingerprintReview.objects.bulk_create(
+        FingerprintReview(fingerprint=f, action=FingerprintReview.Action.HELD, cause=cause, reason=reason, at=now)
+        for f, cause, reason in held
+    )
+    benign_held = sum(1 for _, cause, _ in held if cause == FingerprintReview.Cause.BENIGN_MATCH)
+    if benign_held:
+        CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.FINGERPRINT_HELD, at=now,
+                                 data={"fingerprints": benign_held, "reason": FingerprintReview.Cause.BENIGN_MATCH})
+    _outbox(published, FeedOp.ADD, now, case=case)
+    return len(published) + len(held)
 
 
 def _withdraw_fingerprints(fingerprints: Iterable[Fingerprint] | object, now: datetime) -> int:
@@ -533,6 +597,8 @@ def _feedback_record(*, partner: Partner, items: Sequence[FeedbackItem]) -> list
         for fingerprint in {fb.fingerprint_id: fb.fingerprint for fb in to_store
                             if fb.outcome == PartnerFeedback.Outcome.FALSE_MATCH}.values():
             _hold_if_disputed(fingerprint)
+        for fingerprint in {fb.fingerprint_id: fb.fingerprint for fb in to_store}.values():
+            _hold_if_spiking(fingerprint, now)
     return statuses
 
 
@@ -560,6 +626,31 @@ def _timeline_matches(partner: Partner, stored: Sequence[PartnerFeedback], now: 
             event.data["count"] = int(event.data.get("count", 0)) + count
             event.save(update_fields=["data"])
         Case.objects.filter(pk=case_id).update(last_activity_at=now)
+
+
+def _hold_if_spiking(fingerprint: Fingerprint, now: datetime) -> None:
+    """A fingerprint that suddenly matches far more than an intimate image is shared (many
+    reports from several partners within the window, settings MATCH_SPIKE_*) is most likely a
+    picture everyone posts: a meme, an artwork, a stock photo that someone submitted. It is
+    held (a tombstone goes out) until a reviewer looks. Once a reviewer has cleared it after
+    such a hold, spikes alone never hold it again: that person judged the matches real."""
+    from django.conf import settings
+
+    reports_needed, partners_needed = settings.MATCH_SPIKE_REPORTS, settings.MATCH_SPIKE_PARTNERS
+    if not reports_needed or fingerprint.status != Fingerprint.Status.ACTIVE:
+        return
+    if FingerprintReview.objects.filter(fingerprint=fingerprint, action=FingerprintReview.Action.CLEARED,
+                                        cause=FingerprintReview.Cause.MATCH_SPIKE).exists():
+        return
+    window = settings.MATCH_SPIKE_WINDOW_SECONDS
+    recent = PartnerFeedback.objects.filter(fingerprint=fingerprint, received_at__gt=now - timedelta(seconds=window))
+    figures = recent.aggregate(reports=Count("pk"), partners=Count("partner", distinct=True))
+    if figures["reports"] >= reports_needed and figures["partners"] >= partners_needed:
+        fingerprint_hold(
+            fingerprint=fingerprint, cause=FingerprintReview.Cause.MATCH_SPIKE,
+            reason=(f"matched {figures['reports']} times by {figures['partners']} partners within "
+                    f"{window // 60} minutes (more than {reports_needed} from {partners_needed} partners)"),
+        )
 
 
 def _hold_if_disputed(fingerprint: Fingerprint) -> None:

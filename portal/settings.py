@@ -298,6 +298,14 @@ FEED_SNAPSHOT_GRACE = int(os.environ.get("FEED_SNAPSHOT_GRACE", "300"))
 REDIS_CONNECT_TIMEOUT = float(os.environ.get("REDIS_CONNECT_TIMEOUT", "1"))
 REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "3"))
 
+# --- Match spikes (hashbank.services._hold_if_spiking; docs/feed.md, "Holds") -----------------
+# A fingerprint reported as matched at least MATCH_SPIKE_REPORTS times by at least
+# MATCH_SPIKE_PARTNERS different partners within MATCH_SPIKE_WINDOW_SECONDS is held for review.
+# 0 reports turns it off.
+MATCH_SPIKE_REPORTS = int(os.environ.get("MATCH_SPIKE_REPORTS", "100"))
+MATCH_SPIKE_PARTNERS = int(os.environ.get("MATCH_SPIKE_PARTNERS", "3"))
+MATCH_SPIKE_WINDOW_SECONDS = int(os.environ.get("MATCH_SPIKE_WINDOW_SECONDS", "3600"))
+
 # --- Health (portal.health) and the worker ------------------------------------------------------
 # /readyz fails when no worker has sent a heartbeat for this long (s); workers beat every 5 s,
 # idle or busy (hashbank.worker), so 20 s is four missed beats: a killed worker shows within 20 s.

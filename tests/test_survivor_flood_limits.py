@@ -156,4 +156,4 @@ def test_staff_see_why_a_held_case_is_held(settings, client):
     assert create("198.51.100.90", 4).status_code == 201
     verified(client, staff_user())
     page = client.get("/staff/review/").content.decode()
-    assert "Why it is held: " + HOLD_REASON_VOLUME in page
+    assert "<dt>Why it is held</dt><dd>" + HOLD_REASON_VOLUME + "</dd>" in page

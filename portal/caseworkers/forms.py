@@ -74,7 +74,8 @@ class HandoverForm(forms.Form):
 class ReviewDecisionForm(forms.Form):
     decision = forms.ChoiceField(
         label="Decision",
-        choices=[("clear", "Clear: the fingerprint is sound, share it again"), ("remove", "Remove it from the feed")],
+        choices=[("clear", "Clear: the fingerprint is sound, share it again"), ("remove", "Remove it from the feed"),
+                 ("harmless", "Not intimate image abuse: remove it and hold the same picture in future")],
         widget=forms.RadioSelect,
     )
     reason = forms.CharField(label="Reason (recorded)", max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))

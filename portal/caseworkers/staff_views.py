@@ -21,34 +21,37 @@ logger = logging.getLogger(__name__)
 @staff_required
 @methods("GET", "HEAD")
 def review_queue(request: HttpRequest) -> HttpResponse:
-    held = list(bank_selectors.fingerprints_held()[:200])
-    return render(request, "caseworkers/review_queue.html", {"held": held, "form": ReviewDecisionForm()})
+    return render(request, "caseworkers/review_queue.html", _queue())
+
+
+def _queue(**extra) -> dict:
+    return {"held": list(bank_selectors.fingerprints_held()[:200]),
+            "reported": list(bank_selectors.fingerprints_reported()[:200]), "form": ReviewDecisionForm(), **extra}
 
 
 @staff_required
 @methods("POST")
 def review_decide(request: HttpRequest, fingerprint_id: str) -> HttpResponse:
     fingerprint = bank_selectors.fingerprints_held().filter(public_id=fingerprint_id).first()
+    held = fingerprint is not None
+    if fingerprint is None:
+        # Still shared but reported by a partner: the only decision is "harmless".
+        fingerprint = bank_selectors.fingerprints_reported().filter(public_id=fingerprint_id).first()
     if fingerprint is None:
         raise Http404
     form = ReviewDecisionForm(request.POST)
-    if not form.is_valid():
-        held = list(bank_selectors.fingerprints_held()[:200])
-        return render(
-            request,
-            "caseworkers/review_queue.html",
-            {"held": held, "form": ReviewDecisionForm(), "failed": fingerprint.public_id, "failed_form": form},
-            status=400,
-        )
-    decide = (
-        bank.fingerprint_review_clear if form.cleaned_data["decision"] == "clear" else bank.fingerprint_review_remove
-    )
+    if not form.is_valid() or (not held and form.cleaned_data["decision"] != "harmless"):
+        return render(request, "caseworkers/review_queue.html",
+                      _queue(failed=fingerprint.public_id, failed_form=form), status=400)
+    decision = form.cleaned_data["decision"]
+    decide = {"clear": bank.fingerprint_review_clear, "remove": bank.fingerprint_review_remove,
+              "harmless": bank.fingerprint_mark_harmless}[decision]
     decide(fingerprint=fingerprint, reviewer_name=request.user.get_username(), reason=form.cleaned_data["reason"])
-    logger.info("review decision %s by staff user id %s", form.cleaned_data["decision"], request.user.pk)
-    messages.success(
-        request,
-        "Cleared: the fingerprint is back in the feed."
-        if form.cleaned_data["decision"] == "clear"
-        else "Removed: the fingerprint stays out of the feed.",
-    )
+    logger.info("review decision %s by staff user id %s", decision, request.user.pk)
+    messages.success(request, {
+        "clear": "Cleared: the fingerprint is back in the feed.",
+        "remove": "Removed: the fingerprint stays out of the feed.",
+        "harmless": "Marked as not intimate image abuse: its file left the feed, and the same picture will be held "
+                    "for review if it is submitted again.",
+    }[decision])
     return redirect("caseworkers:review_queue")

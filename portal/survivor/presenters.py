@@ -93,10 +93,21 @@ def event_text(event: CaseEvent) -> str:
         return _("Many new cases arrived at once, so our team is checking new cases before sharing them. "
                  "Your fingerprints are saved and will be shared with partner platforms once checked. "
                  "You do not need to do anything.")
+    if kind == Kind.FINGERPRINT_HELD and data.get("reason") == "match_spike":
+        return _("A fingerprint is paused while our staff check it, because it matched many more pictures than "
+                 "usual. This is a routine check. You do not need to do anything.")
+    if kind == Kind.FINGERPRINT_HELD and data.get("reason") == "benign_match":
+        return _("A file's fingerprints are saved and waiting for our staff to check them before they are shared, "
+                 "because they look like a picture that many people share, such as artwork or a meme. "
+                 "You do not need to do anything.")
     if kind == Kind.FINGERPRINT_HELD:
         return _("A fingerprint is paused while our staff check a report that it matched the wrong picture.")
     if kind == Kind.FINGERPRINT_RESTORED:
         return _("A paused fingerprint was checked and is in use again.")
+    if kind == Kind.FINGERPRINT_REMOVED and data.get("reason") == "harmless":
+        return _("Our staff checked a file's fingerprints and are not sharing them, because they match a picture "
+                 "that many people share and that is not a private image, such as artwork or a meme. If you think "
+                 "this is wrong, a helpline can help you.")
     if kind == Kind.FINGERPRINT_REMOVED:
         return _("A paused fingerprint was checked and removed, because it matched the wrong pictures.")
     return _("Your case was updated.")
