@@ -107,7 +107,7 @@ def load(entries: int) -> float:
                 key, value, op = secrets.token_hex(10), secrets.token_hex(32), "add"
                 live.append((key, value))
             row = SimpleNamespace(op=op, fingerprint_key=key, signal_type="pdq", value=value, quality=90,
-                                  case_token=rng.choice(tokens))
+                                  case_token=rng.choice(tokens), origin="survivor")
             line = entry_line(position=position, row=row, time=stamp)
             digest = chain_step(digest, line.encode("ascii"))
             copy.write_row((position, key, op, line, digest, now))

@@ -44,6 +44,54 @@ AUTH_ERRORS = {
 }
 
 
+def _counts(names: list[str], description: str) -> dict[str, Any]:
+    return {"type": "object", "description": description, "required": [*names, "total"],
+            "additionalProperties": False,
+            "properties": {name: {"type": "integer", "minimum": 0} for name in [*names, "total"]}}
+
+
+def _evidence_schema(fmt: dict[str, Any]) -> dict[str, Any]:
+    """GET /evidence (hashbank.feed.evidence); kept in step with it by tests/test_partner_evidence.py."""
+    from hashbank.feed.evidence import UNRECORDED
+    from hashbank.models import FingerprintReview, PartnerFeedback
+
+    count = {"type": "integer", "minimum": 0}
+    when = {"type": "string", "nullable": True, "description": "UTC, YYYY-MM-DDTHH:MM:SSZ; null if never."}
+    causes = [*FingerprintReview.Cause.values, UNRECORDED]
+
+    def section(properties: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"type": "object", "description": description, "additionalProperties": False,
+                "required": list(properties), "properties": properties}
+
+    return section({
+        "kind": {"type": "string", "enum": ["imageshield.feed.evidence"]},
+        "format": fmt,
+        "partner": {"type": "string", "description": "The calling key's partner."},
+        "issued_at": {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SSZ."},
+        "period": section({"from": {"type": "string"}, "to": {"type": "string"},
+                           "days": {"type": "integer", "minimum": 1, "maximum": 366}},
+                          "The days (UTC, both included) that feedback and list figures cover."),
+        "checkpoint": section({"version": count, "head_position": count, "fetched_at": when},
+                              "The newest checkpoint you fetched (0 and null: none yet)."),
+        "head": section({"position": count, "checkpoint_version": count}, "The feed's head when issued."),
+        "behind": section({"entries": count, "seconds_since_last_page": {**count, "nullable": True},
+                           "oldest_unfetched_published_at": when},
+                          "How far behind the head you are: entries not yet fetched, seconds since a page last "
+                          "reached your position, and when the oldest entry you have not fetched was published."),
+        "fetched": section({"position": count, "last_page_at": when, "first_fetch_at": when,
+                            "additions": count, "withdrawals": count},
+                           "What feed pages served you since your first fetch (not limited to the period; "
+                           "entries loaded from a snapshot file are not counted)."),
+        "feedback": _counts(list(PartnerFeedback.Outcome.values), "Your match reports in the period, by outcome."),
+        "list": section({
+            "held": _counts(causes, "Holds in the period (fingerprints taken out of the feed for review), by cause."),
+            "cleared": _counts(causes, "Holds cleared in the period (back in the feed), by the cause of the hold."),
+            "removed": _counts(causes, "Fingerprints removed for good after review in the period, by cause."),
+            "active_fingerprints": count,
+        }, "The whole list's review figures for the period, and its active fingerprints when issued."),
+    }, "Signed; one partner's own figures.")
+
+
 def openapi_document() -> dict[str, Any]:
     common = {
         "position": {"type": "integer", "minimum": 1, "description": "Place in the feed; dense, from 1."},
@@ -184,6 +232,49 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/evidence": {
+                "get": {
+                    "operationId": "getEvidence",
+                    "summary": "Your own evidence: the newest checkpoint you fetched, how far behind the head you "
+                               "are, what you fetched, your feedback and the list's review figures for a period.",
+                    "description": "What a platform files to show which list it used and how fresh it was. The "
+                                   "JSON is signed like every feed document (check it with python -m "
+                                   "hashbank.fingerprints.verify); the CSV holds the same figures for people and "
+                                   "is not signed. Only the calling key's partner: there is no way to ask for "
+                                   "another's.",
+                    "parameters": [
+                        {"name": "from", "in": "query", "required": False,
+                         "description": "First day (UTC, included), YYYY-MM-DD. Default: 29 days before `to`.",
+                         "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}},
+                        {"name": "to", "in": "query", "required": False,
+                         "description": "Last day (UTC, included), YYYY-MM-DD, not after today. Default: today. "
+                                        "At most 366 days from `from` to `to`.",
+                         "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}},
+                        {"name": "format", "in": "query", "required": False,
+                         "description": "json (signed, the default) or csv (for people, not signed); without it, "
+                                        "Accept: text/csv also gives the CSV.",
+                         "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The signed evidence document (JSON), or with format=csv a CSV: a header "
+                                           "row section,name,value, then one figure a row. Verify Feed-Signature "
+                                           "over the raw JSON body before parsing it.",
+                            "headers": {name: {**header, "description": header["description"] + " (JSON only.)"}
+                                        for name, header in SIGNED_HEADERS.items()},
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Evidence"}},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        **AUTH_ERRORS,
+                        "400": _error("A key was put in the URL, format is not json or csv (code bad_format), or "
+                                      "the period cannot be answered (code bad_period): a date not written "
+                                      "YYYY-MM-DD or not in the calendar, from after to, to after today (UTC), or "
+                                      "more than 366 days."),
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {"operationId": "getOpenApi", "summary": "This description.", "security": [],
                         "responses": {"200": {"description": "OpenAPI 3 document.",
@@ -268,6 +359,7 @@ def openapi_document() -> dict[str, Any]:
                         "download": {"type": "string"},
                     },
                 },
+                "Evidence": _evidence_schema(fmt),
                 "FeedbackRequest": {
                     "type": "object", "additionalProperties": False, "required": ["feedback"],
                     "properties": {"feedback": {"type": "array", "minItems": 1, "maxItems": 100, "items": {

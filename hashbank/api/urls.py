@@ -11,6 +11,7 @@ urlpatterns = [
     path("snapshots/latest", views.snapshot_latest, name="snapshot_latest"),
     path("snapshots/<int:position>/file", views.snapshot_file, name="snapshot_file"),
     path("feedback", views.feedback, name="feedback"),
+    path("evidence", views.evidence, name="evidence"),
     path("openapi.json", views.openapi, name="openapi"),
     # Last: everything else under /api/v1/ (snapshots/-1/file included) answers JSON 404.
     re_path(r"^(?P<rest>.*)$", views.not_found, name="not_found"),

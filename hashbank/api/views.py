@@ -20,7 +20,8 @@ from django.views.decorators.csrf import csrf_exempt
 from hashbank.api import ratelimit
 from hashbank.api.auth import ApiError, partner_key_for, refuse_keys_in_url
 from hashbank.api.openapi import openapi_document
-from hashbank.feed import pages
+from hashbank.feed import evidence as feed_evidence
+from hashbank.feed import pages, progress
 from hashbank.feed.publish import checkpoint_current
 from hashbank.feed.signing import keyset_document
 from hashbank.models import PartnerFeedback, Snapshot
@@ -99,13 +100,44 @@ def feed(request: HttpRequest) -> HttpResponse:
         raise ApiError(400, "cursor_ahead", str(exc)) from None
     except pages.CursorExpired as exc:
         raise ApiError(410, "cursor_expired", str(exc)) from None
+    progress.page_served(request.partner_key.partner, page)  # type: ignore[attr-defined]
     return signed(page.body, page.kid, page.signature, Feed_Next_Cursor=str(page.next_cursor))
 
 
 @api("GET")
 def checkpoint(request: HttpRequest) -> HttpResponse:
     head = checkpoint_current()
+    progress.checkpoint_served(request.partner_key.partner, head)  # type: ignore[attr-defined]
     return signed(bytes(head.checkpoint_body), head.checkpoint_kid, head.checkpoint_signature)
+
+
+@api("GET")
+def evidence(request: HttpRequest) -> HttpResponse:
+    """The calling partner's own evidence: the partner comes from the key, never from the URL."""
+    try:
+        period = feed_evidence.evidence_period(request.GET.get("from"), request.GET.get("to"))
+    except feed_evidence.BadPeriod as exc:
+        raise ApiError(400, "bad_period", str(exc)) from None
+    partner = request.partner_key.partner  # type: ignore[attr-defined]
+    if wants_csv(request):
+        document = feed_evidence.evidence_document(partner=partner, period=period)
+        response = HttpResponse(feed_evidence.evidence_csv(document), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="imageshield-evidence-{period.first.isoformat()}-{period.last.isoformat()}.csv"'
+        )
+        return response
+    signed_evidence = feed_evidence.evidence_signed(partner=partner, period=period)
+    return signed(signed_evidence.body, signed_evidence.kid, signed_evidence.signature)
+
+
+def wants_csv(request: HttpRequest) -> bool:
+    """`format=csv` (or `json`) decides; without it, an Accept header preferring text/csv."""
+    fmt = request.GET.get("format")
+    if fmt is not None:
+        if fmt not in ("json", "csv"):
+            raise ApiError(400, "bad_format", "format must be json or csv")
+        return fmt == "csv"
+    return request.get_preferred_type(["application/json", "text/csv"]) == "text/csv"
 
 
 @api("GET", auth=False)

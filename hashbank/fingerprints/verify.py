@@ -3,10 +3,10 @@
 Platforms use this to consume the feed safely, and our own tests use it, so the format has
 exactly one definition (the server builds its entries and chain with the functions below).
 
-What is signed: every feed document (page, checkpoint, key set, snapshot manifest) is sent
-as bytes with a detached Ed25519 signature over exactly those bytes, in two headers:
-`Feed-Key-Id: <kid>` and `Feed-Signature: <base64 signature>`. Check the signature first,
-then parse: nothing unverified is ever interpreted.
+What is signed: every feed document (page, checkpoint, key set, snapshot manifest, a
+partner's evidence) is sent as bytes with a detached Ed25519 signature over exactly those
+bytes, in two headers: `Feed-Key-Id: <kid>` and `Feed-Signature: <base64 signature>`. Check
+the signature first, then parse: nothing unverified is ever interpreted.
 
 The chain: every entry is one line of canonical JSON (sorted keys, no spaces, ASCII only),
 served and hashed exactly as stored: `chain(n) = sha256(chain(n-1) + line(n))` over raw
@@ -49,6 +49,8 @@ PAGE_KIND = "imageshield.feed.page"
 CHECKPOINT_KIND = "imageshield.feed.checkpoint"
 KEYS_KIND = "imageshield.feed.keys"
 SNAPSHOT_KIND = "imageshield.feed.snapshot"
+#: What a partner files to show which list it used and how fresh it was (GET /api/v1/evidence).
+EVIDENCE_KIND = "imageshield.feed.evidence"
 #: The fields of an addition: everything a platform needs to match, and `origin`: "survivor"
 #: (made on the survivor's own device through the public pages) or "helpline" (made with a
 #: caseworker of a member organisation, the client present).
@@ -318,6 +320,27 @@ def verify_snapshot_manifest(
         raise VerifyError("snapshot manifest is missing fields") from None
 
 
+#: Sections of an evidence document (docs/feed.md "Evidence for the regulator"), each an object.
+EVIDENCE_SECTIONS = ("period", "checkpoint", "head", "behind", "fetched", "feedback", "list")
+
+
+def verify_evidence(body: bytes, kid: str, signature: str, keys: Mapping[str, bytes | str]) -> dict[str, Any]:
+    """An evidence document, accepted only if signed by a published key and of the evidence
+    kind and this format (so no other signed document can be filed as evidence). Returns it
+    parsed; its figures are the service's statement about one partner on `issued_at`."""
+    verify_signature(body, kid, signature, keys)
+    d = _load(body, EVIDENCE_KIND)
+    try:
+        if not isinstance(d["partner"], str) or not all(isinstance(d[name], dict) for name in EVIDENCE_SECTIONS):
+            raise TypeError
+        parse_time(d["issued_at"])
+        datetime.strptime(d["period"]["from"], "%Y-%m-%d")
+        datetime.strptime(d["period"]["to"], "%Y-%m-%d")
+    except (KeyError, TypeError, ValueError):
+        raise VerifyError("evidence document is missing fields") from None
+    return d
+
+
 def read_snapshot(manifest: SnapshotManifest, data: bytes) -> Iterator[dict[str, Any]]:
     """The entries of a snapshot file (gzipped NDJSON, one canonical entry a line), after
     checking the file against its signed manifest. After loading them, continue the feed
@@ -418,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m hashbank.fingerprints.verify keys.json headers.txt body.json [prev_digest]`
 
     Checks the signature first, then the document: a page's own chain (and, given the digest
-    your last page ended with, that it continues it), or a checkpoint's expiry."""
+    your last page ended with, that it continues it), a checkpoint's expiry, or an evidence
+    document's kind and fields."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
@@ -447,6 +471,14 @@ def main(argv: list[str] | None = None) -> int:
         elif kind == SNAPSHOT_KIND:
             m = verify_snapshot_manifest(body, kid, signature, keys)
             print(f"OK snapshot at {m.position}: {m.count} entries, sha256 {m.sha256}, download {m.download}")
+        elif kind == EVIDENCE_KIND:
+            e = verify_evidence(body, kid, signature, keys)
+            period, fetched, behind = e["period"], e["fetched"], e["behind"]
+            print(f"OK evidence for {e['partner']} issued {e['issued_at']}, period {period['from']} to "
+                  f"{period['to']}: checkpoint v{e['checkpoint'].get('version')} fetched "
+                  f"{e['checkpoint'].get('fetched_at')}; at position {fetched.get('position')}, "
+                  f"{behind.get('entries')} entries behind the head; {fetched.get('additions')} additions and "
+                  f"{fetched.get('withdrawals')} withdrawals fetched; signed by {kid}")
         else:
             print(f"OK signature over a {kind} document")
     except VerifyError as error:
