@@ -6,6 +6,9 @@ from portal import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("favicon.ico", views.favicon),
+    # Public figures about the service, month by month (issue 12): docs/transparency.md.
+    path("transparency/", views.transparency, name="transparency"),
+    path("transparency.json", views.transparency_json, name="transparency_json"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     # The signed partner feed (issue 5): docs/feed.md, /api/v1/openapi.json.
