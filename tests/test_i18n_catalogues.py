@@ -22,7 +22,8 @@ LOCALE = ROOT / "locale"
 TRANSLATED = [code for code, _ in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 #: The files whose messages must be in the catalogues (the survivor journey and the frame).
-SOURCES = ("templates/base.html", "templates/404.html", "templates/500.html", "templates/portal/",
+SOURCES = ("templates/base.html", "templates/_quick_exit.html", "templates/404.html", "templates/500.html",
+           "templates/portal/",
            "templates/survivor/", "portal/survivor/", "portal/errors.py")
 
 
