@@ -4,9 +4,14 @@ Measures, and prints:
 - bulk load (entries built by the real publishing code: canonical lines and chain),
 - a full sync from position 0 with every page verified by the pure-Python verifier,
 - single-page latency (p50, p99) over random cursors,
-- a snapshot of the whole feed built by the real job function.
+- a snapshot of the whole feed built by the real job function,
+- what recording delivery costs (issue 14): full syncs with FEED_DELIVERY_RECORDING on and off,
+  in alternating rounds on two servers side by side, each round by a new partner key; once
+  verified as a partner does, once fetching only (the server's own cost, unhidden by the
+  verifier).
 
 Goals (issue 5): >= 50,000 entries/s full sync, p99 page latency < 50 ms, snapshot < 60 s.
+Goal (issue 14): full sync with delivery recorded within 5% of it without.
 
     FEED_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/feedbench \\
         .venv/bin/python bench/feed_bench.py [--entries 1000000] [--samples 300]
@@ -45,6 +50,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--timeout", type=int, default=900, help="give up after this many seconds")
     parser.add_argument("--keep", action="store_true", help="reuse the entries already loaded")
+    parser.add_argument("--delivery-rounds", type=int, default=3,
+                        help="rounds of full syncs with delivery recording on and off (0: skip)")
     return parser.parse_args()
 
 
@@ -126,10 +133,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(database_url: str, workers: int) -> tuple[subprocess.Popen, int]:
+def start_gunicorn(database_url: str, workers: int, **extra: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "SECURE_SSL_REDIRECT": "0",
-           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING", **extra}
     env.pop("REDIS_URL", None)
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}",
@@ -161,6 +168,62 @@ class Client:
         if response.status != 200:
             raise RuntimeError(f"{path}: {response.status} {body[:200]!r}")
         return body, {k.lower(): v for k, v in response.getheaders()}
+
+
+def fetch_only(port: int, key: str, entries: int) -> tuple[float, int]:
+    """Page from 0 to the end without verifying: what the server costs, nothing else."""
+    client = Client(port, key)
+    cursor = count = 0
+    start = time.perf_counter()
+    while cursor < entries:
+        _, headers = client.get(f"/api/v1/feed?cursor={cursor}&limit=1000")
+        next_cursor = int(headers["feed-next-cursor"])
+        count += next_cursor - cursor
+        if next_cursor == cursor:
+            break
+        cursor = next_cursor
+    return time.perf_counter() - start, count
+
+
+def delivery_cost(database_url: str, workers: int, keys: dict[str, str], entries: int, rounds: int) -> None:
+    """Full syncs with delivery recording on and off, alternating, each by a new key (a key's
+    first sync is the one that writes marks). Medians of the rounds, and their ratio."""
+    from hashbank.models import DeliveryMark, Partner
+    from hashbank.services import partner_create, partner_key_issue
+
+    servers = {mode: start_gunicorn(database_url, workers, FEED_DELIVERY_RECORDING=flag)
+               for mode, flag in (("on", "1"), ("off", "0"))}
+    figures: dict[tuple[str, str], list[float]] = {}
+    try:
+        for _, port in servers.values():
+            page_latency(port, partner_key_issue(partner=partner_create(
+                name=f"bench-warm-{secrets.token_hex(4)}")).secret, entries, 20)
+        for round_number in range(rounds):
+            order = ("on", "off") if round_number % 2 == 0 else ("off", "on")
+            for mode in order:
+                port = servers[mode][1]
+                for kind in ("verified", "fetch only"):
+                    partner = partner_create(name=f"bench-{mode}-{secrets.token_hex(4)}")
+                    key = partner_key_issue(partner=partner).secret
+                    if kind == "verified":
+                        elapsed, count, _ = full_sync(port, key, keys, entries)
+                    else:
+                        elapsed, count = fetch_only(port, key, entries)
+                    figures.setdefault((kind, mode), []).append(count / elapsed)
+                    marks = DeliveryMark.objects.filter(partner=partner).count()
+                    assert (marks > 0) == (mode == "on"), (mode, marks)
+    finally:
+        for process, _ in servers.values():
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+    for kind in ("verified", "fetch only"):
+        on, off = (statistics.median(figures[(kind, mode)]) for mode in ("on", "off"))
+        print(f"delivery recording, full sync {kind} ({rounds} rounds each, medians): on {on:,.0f} entries/s, "
+              f"off {off:,.0f} entries/s, on/off = {on / off:.3f} (goal >= 0.95)")
+    bench_partners = Partner.objects.filter(name__startswith="bench-")
+    print(f"delivery marks written: {DeliveryMark.objects.filter(partner__in=bench_partners).count():,} "
+          f"for {bench_partners.count():,} bench partners (one per key per "
+          f"{os.environ.get('FEED_DELIVERY_MARK_SECONDS', '60')} s of paging)")
 
 
 def full_sync(port: int, key: str, keys: dict[str, str], entries: int) -> tuple[float, int, int]:
@@ -262,6 +325,9 @@ def main() -> None:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+    if args.delivery_rounds:
+        delivery_cost(database_url, args.workers, keys, args.entries, args.delivery_rounds)
 
     from hashbank import jobs
 

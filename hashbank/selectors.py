@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
@@ -9,7 +11,19 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from hashbank import references
-from hashbank.models import Case, CaseEvent, CaseFile, Fingerprint, FingerprintReview, Partner, PartnerFeedback
+from hashbank.feed import delivery
+from hashbank.feed.delivery import Reach
+from hashbank.models import (
+    Case,
+    CaseEvent,
+    CaseFile,
+    FeedEntry,
+    Fingerprint,
+    FingerprintReview,
+    Partner,
+    PartnerFeedback,
+)
+from hashbank.models.feed import FeedOp
 
 
 def case_open(*, reference: str, pin: str) -> Case | None:
@@ -132,3 +146,73 @@ def fingerprints_reported() -> QuerySet[Fingerprint]:
     return _with_evidence(
         Fingerprint.objects.filter(status=Fingerprint.Status.ACTIVE).filter(Exists(since_cleared))
     ).order_by("created_at", "pk")
+
+
+# --- Delivery to partner platforms (issue 14) ------------------------------------------------
+
+#: Positions of one file closer than this are checked as one range: any partner following the
+#: feed has fetched what lies between them (other cases' entries published at the same time).
+RANGE_GAP = 1000
+
+
+@dataclass(frozen=True)
+class CaseDelivery:
+    """What the status pages say about partners: per file (its fingerprints while it is
+    active, its withdrawal once withdrawn), per publication on the timeline (by event id), and
+    for the whole case. A value is None where nothing was published to fetch; the whole object
+    is None when delivery is not being recorded (settings.FEED_DELIVERY_RECORDING)."""
+
+    files: dict[str, Reach | None]
+    events: dict[int, Reach | None]
+    case: Reach | None
+
+
+def case_delivery(*, case: Case, events: Sequence[CaseEvent] = ()) -> CaseDelivery | None:
+    """Which partner platforms have fetched this case's fingerprints and withdrawals, read from
+    what was served to their keys (hashbank.feed.delivery). `events`: the timeline's events,
+    whose publications ("added to the list", "withdrawal added") are counted too."""
+    from django.conf import settings
+
+    if not settings.FEED_DELIVERY_RECORDING:
+        return None
+    fingerprints = list(Fingerprint.objects.filter(case=case).values_list("public_id", "status", "case_file__public_id",
+                                                                          "case_file__status"))
+    latest: dict[str, tuple[int, str]] = {}
+    for key, position, op in FeedEntry.objects.filter(fingerprint_key__in=[f[0] for f in fingerprints]).values_list(
+        "fingerprint_key", "position", "op"
+    ):
+        if key not in latest or position > latest[key][0]:
+            latest[key] = (position, op)
+    # A file's fingerprints while it is active (those in the feed now); its tombstones once it
+    # is withdrawn (pruned after FEED_RETENTION_DAYS: the timeline's event still counts then).
+    per_file: dict[str, list[int]] = {}
+    for key, status, file_id, file_status in fingerprints:
+        per_file.setdefault(file_id, [])
+        entry = latest.get(key)
+        if entry is None:
+            continue
+        wanted = (FeedOp.ADD, Fingerprint.Status.ACTIVE) if file_status == CaseFile.Status.ACTIVE else (
+            FeedOp.WITHDRAW, Fingerprint.Status.WITHDRAWN)
+        if (entry[1], status) == wanted:
+            per_file[file_id].append(entry[0])
+    published = [e for e in events if e.kind in (CaseEvent.Kind.SHARED_WITH_PARTNERS, CaseEvent.Kind.WITHDRAWAL_SHARED)
+                 and isinstance(e.data, dict) and isinstance(e.data.get("first"), int)
+                 and isinstance(e.data.get("last"), int)]
+    all_positions = [p for positions in per_file.values() for p in positions]
+    groups = ([_ranges(positions) for positions in per_file.values()]
+              + [[(e.data["first"], e.data["last"])] for e in published]
+              + [_ranges(all_positions)])
+    reached = delivery.reach(groups)
+    files = dict(zip(per_file, reached[:len(per_file)], strict=True))
+    by_event = dict(zip((e.pk for e in published), reached[len(per_file):-1], strict=True))
+    return CaseDelivery(files=files, events=by_event, case=reached[-1])
+
+
+def _ranges(positions: Sequence[int]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    for position in sorted(positions):
+        if ranges and position - ranges[-1][1] <= RANGE_GAP:
+            ranges[-1] = (ranges[-1][0], position)
+        else:
+            ranges.append((position, position))
+    return ranges

@@ -159,7 +159,7 @@ def case_file_withdraw(*, case: Case, file_id: str) -> CaseFile:
         if case_file.status == CaseFile.Status.WITHDRAWN:
             return case_file
         now = timezone.now()
-        count = _withdraw_fingerprints(case_file.fingerprints.all(), now)
+        count = _withdraw_fingerprints(case_file.fingerprints.all(), now, case=case)
         case_file.status = CaseFile.Status.WITHDRAWN
         case_file.withdrawn_at = now
         case_file.save(update_fields=["status", "withdrawn_at"])
@@ -178,7 +178,7 @@ def case_withdraw(*, case: Case) -> Case:
         if case.status != Case.Status.ACTIVE:
             return case
         now = timezone.now()
-        count = _withdraw_fingerprints(Fingerprint.objects.filter(case=case), now)
+        count = _withdraw_fingerprints(Fingerprint.objects.filter(case=case), now, case=case)
         case.files.filter(status=CaseFile.Status.ACTIVE).update(status=CaseFile.Status.WITHDRAWN, withdrawn_at=now)
         case.status = Case.Status.WITHDRAWN
         case.last_activity_at = now
@@ -415,13 +415,15 @@ def _store_files(case: Case, cleaned: list[list[_Clean]], now: datetime, held_re
     return len(published) + len(held)
 
 
-def _withdraw_fingerprints(fingerprints: Iterable[Fingerprint] | object, now: datetime) -> int:
+def _withdraw_fingerprints(fingerprints: Iterable[Fingerprint] | object, now: datetime,
+                           case: Case | None = None) -> int:
     """Withdraw active and held fingerprints; only active ones need a tombstone (held ones
-    left the feed when they were held). Returns how many were withdrawn."""
+    left the feed when they were held). Returns how many were withdrawn. With `case`, the
+    survivor's own withdrawal: its publication goes on the case's timeline."""
     rows = list(fingerprints.select_for_update().exclude(status=Fingerprint.Status.WITHDRAWN))  # type: ignore[attr-defined]
     active = [f for f in rows if f.status == Fingerprint.Status.ACTIVE]
     Fingerprint.objects.filter(pk__in=[f.pk for f in rows]).update(status=Fingerprint.Status.WITHDRAWN)
-    _outbox(active, FeedOp.WITHDRAW, now)
+    _outbox(active, FeedOp.WITHDRAW, now, case=case)
     return len(rows)
 
 
@@ -430,7 +432,10 @@ def _outbox(fingerprints: Sequence[Fingerprint], op: str, now: datetime, case: C
         return
     if op == FeedOp.WITHDRAW:
         # A tombstone needs only the id: no copy of the value waits in the outbox either.
-        rows = [FeedOutbox(fingerprint_key=f.public_id, op=op, case_id=f.case_id, created_at=now) for f in fingerprints]
+        # The case only for a survivor's own withdrawal (its timeline says when it was
+        # published); a hold's or a review's tombstone is told by the hold's own event.
+        rows = [FeedOutbox(fingerprint_key=f.public_id, op=op, case_id=case.pk if case else None, created_at=now)
+                for f in fingerprints]
     else:
         case_ids = {f.case_id for f in fingerprints}
         cases = {pk: (token, origin) for pk, token, origin in

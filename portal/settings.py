@@ -286,6 +286,16 @@ FEED_KEY_OVERLAP_DAYS = int(os.environ.get("FEED_KEY_OVERLAP_DAYS", "14"))
 # Partner API request bodies (feedback) larger than this are refused with 413.
 FEED_MAX_BODY_BYTES = int(os.environ.get("FEED_MAX_BODY_BYTES", str(64 * 1024)))
 
+# --- Delivery to each partner (issue 14) -----------------------------------------------
+# Which feed positions each partner key has fetched (hashbank.feed.delivery), so a survivor's
+# status page can say "fetched by N of M partner platforms". Pages served to one key within
+# this many seconds of each other share one mark row (its time is the latest of them: the
+# page then says "by" that time, never earlier than the truth).
+FEED_DELIVERY_MARK_SECONDS = int(os.environ.get("FEED_DELIVERY_MARK_SECONDS", "60"))
+# Off only to measure what recording costs (bench/feed_bench.py): with it off the status
+# pages say nothing about delivery rather than something untrue.
+FEED_DELIVERY_RECORDING = env_bool("FEED_DELIVERY_RECORDING", True)
+
 # --- Snapshot retention (issue 11, item 11) ---------------------------------------------
 # Only the newest feed snapshot is kept on disk; the one it replaced stays downloadable this
 # many seconds (a partner that has just read its manifest can still fetch the file), then the

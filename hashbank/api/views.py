@@ -20,8 +20,8 @@ from django.views.decorators.csrf import csrf_exempt
 from hashbank.api import ratelimit
 from hashbank.api.auth import ApiError, partner_key_for, refuse_keys_in_url
 from hashbank.api.openapi import openapi_document
+from hashbank.feed import delivery, pages, progress
 from hashbank.feed import evidence as feed_evidence
-from hashbank.feed import pages, progress
 from hashbank.feed.publish import checkpoint_current
 from hashbank.feed.signing import keyset_document
 from hashbank.models import PartnerFeedback, Snapshot
@@ -100,7 +100,9 @@ def feed(request: HttpRequest) -> HttpResponse:
         raise ApiError(400, "cursor_ahead", str(exc)) from None
     except pages.CursorExpired as exc:
         raise ApiError(410, "cursor_expired", str(exc)) from None
-    progress.page_served(request.partner_key.partner, page)  # type: ignore[attr-defined]
+    key = request.partner_key  # type: ignore[attr-defined]
+    progress.page_served(key.partner, page)
+    delivery.page_served(key, cursor=page.next_cursor - page.count, next_cursor=page.next_cursor)
     return signed(page.body, page.kid, page.signature, Feed_Next_Cursor=str(page.next_cursor))
 
 
@@ -164,6 +166,7 @@ def snapshot_file(request: HttpRequest, position: int) -> HttpResponse:
     path = snapshot_path(snapshot) if snapshot else None
     if path is None or not path.exists():
         raise ApiError(404, "no_snapshot", "no snapshot at this position; fetch /api/v1/snapshots/latest")
+    delivery.snapshot_served(request.partner_key, position=snapshot.position)  # type: ignore[attr-defined]
     return FileResponse(path.open("rb"), content_type="application/gzip", as_attachment=True,
                         filename=snapshot.file_name)
 

@@ -10,7 +10,6 @@ as it was: the next run publishes everything once.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
@@ -119,7 +118,7 @@ def _publish_batch(limit: int) -> int:
         fault_point("outbox_cleared")
         head.position, head.digest, head.updated_at = position, digest, now
         checkpoint_issue(head)
-        _timeline(pending, now)
+        _timeline(pending, [entry.position for entry in entries], now)
         fault_point("before_commit")
         return len(pending)
 
@@ -164,19 +163,28 @@ def checkpoint_current() -> FeedHead:
     return head
 
 
-def _timeline(pending: list[FeedOutbox], now) -> None:
-    """Tell each case what reached partners: the survivor sees "shared with partners" (and
-    "withdrawal sent") when it is really in the feed, not when we accepted it."""
-    counts = Counter((row.case_id, row.op) for row in pending if row.case_id is not None)
+def _timeline(pending: list[FeedOutbox], positions: list[int], now) -> None:
+    """Tell each case what was published: the survivor sees "added to the list partner
+    platforms fetch" (or "your withdrawal was added") when it is really in the feed, not when
+    we accepted it. Each event keeps the first and last position of the case's entries in this
+    run, so its status page can say which partners have fetched them (hashbank.feed.delivery)
+    even after the log is pruned. Rows without a case (the tombstone of a hold or of a staff
+    decision) make no event: the hold's or the decision's own event tells that story."""
+    spans: dict[tuple[int, str], list[int]] = {}
+    for row, position in zip(pending, positions, strict=True):
+        if row.case_id is not None:
+            span = spans.setdefault((row.case_id, row.op), [0, position, position])
+            span[0] += 1
+            span[2] = position
     live = set(
-        Case.objects.filter(pk__in={case_id for case_id, _ in counts})
+        Case.objects.filter(pk__in={case_id for case_id, _ in spans})
         .exclude(status=Case.Status.DELETED)
         .values_list("pk", flat=True)
     )
     events = [
-        CaseEvent(case_id=case_id, at=now, data={"fingerprints": n},
+        CaseEvent(case_id=case_id, at=now, data={"fingerprints": n, "first": first, "last": last},
                   kind=CaseEvent.Kind.SHARED_WITH_PARTNERS if op == FeedOp.ADD else CaseEvent.Kind.WITHDRAWAL_SHARED)
-        for (case_id, op), n in counts.items()
+        for (case_id, op), (n, first, last) in spans.items()
         if case_id in live
     ]
     CaseEvent.objects.bulk_create(events)

@@ -3,13 +3,14 @@
 from hashbank.models.cases import BenignFingerprint, Case, CaseEvent, CaseFile, Fingerprint, FingerprintReview
 from hashbank.models.feed import FeedEntry, FeedHead, FeedOutbox, SigningKey, Snapshot
 from hashbank.models.heartbeat import Heartbeat
-from hashbank.models.partners import Partner, PartnerFeedback, PartnerKey, PartnerProgress
+from hashbank.models.partners import DeliveryMark, Partner, PartnerFeedback, PartnerKey, PartnerProgress
 
 __all__ = [
     "BenignFingerprint",
     "Case",
     "CaseEvent",
     "CaseFile",
+    "DeliveryMark",
     "FeedEntry",
     "FeedHead",
     "FeedOutbox",

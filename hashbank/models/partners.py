@@ -85,3 +85,29 @@ class PartnerProgress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner} at {self.position}"
+
+
+class DeliveryMark(models.Model):
+    """Feed positions one partner key has fetched, for the survivor's "fetched by N of M
+    partner platforms" (hashbank.feed.delivery). A key's marks only ever gain a higher `high`:
+    the key had been served every position in (run_start, high] by `at` (a page, or a
+    snapshot file, which stands for the whole feed up to its position). A page that continues
+    the key's newest mark within FEED_DELIVERY_MARK_SECONDS of its opening extends it (one
+    UPDATE, no new row); otherwise a new mark starts, carrying on `run_start` when it
+    continues or overlaps what came before, starting afresh where the key skipped ahead."""
+
+    key = models.ForeignKey(PartnerKey, on_delete=models.CASCADE, related_name="delivery_marks")
+    # The key's partner, copied so that counting platforms needs no join.
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
+    run_start = models.BigIntegerField()
+    high = models.BigIntegerField()
+    # When `high` was last served (the page that extended the mark last).
+    at = models.DateTimeField()
+    # When the mark was started: extensions stop FEED_DELIVERY_MARK_SECONDS later.
+    opened_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "high"], name="delivery_mark_key_high")]
+
+    def __str__(self) -> str:
+        return f"key {self.key_id} fetched ({self.run_start}, {self.high}]"

@@ -8,10 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from hashbank.models import CaseEvent, CaseFile
+from hashbank import selectors
+from hashbank.feed.delivery import Reach
+from hashbank.models import Case, CaseEvent, CaseFile
+from hashbank.selectors import CaseDelivery
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,10 @@ class TimelineEntry:
     at: datetime
     kind: str
     text: str
+    # For a publication: which partner platforms have fetched it so far, in words.
+    reach: str = ""
+    # "fetched/platforms" for a publication, for tests and assistive styling; "" otherwise.
+    reach_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,15 @@ class FileEntry:
     fingerprints: int
     added_at: datetime
     active: bool
+    reach: str = ""
+    reach_code: str = ""
+
+
+#: Timeline entries made from what partners fetched (never stored: the marks are the record).
+FETCHED_FIRST = "fetched_first"
+FETCHED_ALL = "fetched_all"
+WITHDRAWAL_FETCHED_FIRST = "withdrawal_fetched_first"
+WITHDRAWAL_FETCHED_ALL = "withdrawal_fetched_all"
 
 
 def _n(data: dict, key: str) -> int:
@@ -38,26 +56,28 @@ def _n(data: dict, key: str) -> int:
 def _match_text(data: dict) -> str:
     count, partner, outcome = _n(data, "count") or 1, data.get("partner"), data.get("outcome")
     if outcome == "blocked":
-        text = ngettext("A partner found and blocked a copy.", "A partner found and blocked %(count)d copies.", count)
+        text = ngettext("A partner platform found a copy and blocked it.",
+                        "A partner platform found %(count)d copies and blocked them.", count)
     elif outcome == "not_blocked":
         text = ngettext(
-            "A partner found a possible copy and decided not to block it.",
-            "A partner found %(count)d possible copies and decided not to block them.",
+            "A partner platform found a possible copy and decided not to block it.",
+            "A partner platform found %(count)d possible copies and decided not to block them.",
             count,
         )
     elif outcome == "false_match":
         text = ngettext(
-            "A partner found a picture that only looked similar, so it was not blocked.",
-            "A partner found %(count)d pictures that only looked similar, so they were not blocked.",
+            "A partner platform found a picture that only looked similar, so it was not blocked.",
+            "A partner platform found %(count)d pictures that only looked similar, so they were not blocked.",
             count,
         )
     else:
         text = ngettext(
-            "A partner found a possible copy and is checking it.",
-            "A partner found %(count)d possible copies and is checking them.",
+            "A partner platform found a possible copy and is checking it.",
+            "A partner platform found %(count)d possible copies and is checking them.",
             count,
         )
     text = text % {"count": count}
+    # Only a partner that agreed to be listed publicly is ever named (the event holds no other).
     if isinstance(partner, str) and partner:
         text = _("%(text)s (Partner: %(partner)s)") % {"text": text, "partner": partner}
     return text
@@ -79,14 +99,29 @@ def event_text(event: CaseEvent) -> str:
             "You added the fingerprints of %(files)d more files.",
             files,
         ) % {"files": files}
+    # Each sentence says what had happened at its time, never what was merely sent: that a
+    # partner platform has the fingerprints (or the withdrawal) is told only once one fetched it.
     if kind == Kind.SHARED_WITH_PARTNERS:
-        return _("Your fingerprints were shared with partner platforms.")
+        return _("Your fingerprints were added to the list that partner platforms fetch.")
     if kind == Kind.FILE_WITHDRAWN:
-        return _("You withdrew one file. Partners were told to stop using its fingerprints.")
+        return _("You withdrew one file.")
     if kind == Kind.WITHDRAWN:
-        return _("You withdrew the case. Partners were told to stop using all its fingerprints.")
+        return _("You withdrew the case.")
     if kind == Kind.WITHDRAWAL_SHARED:
-        return _("Partners received the withdrawal.")
+        return _("Your withdrawal was added to the list that partner platforms fetch. Each platform stops using "
+                 "those fingerprints when it fetches it.")
+    if kind == FETCHED_FIRST:
+        return _("A partner platform fetched these fingerprints.")
+    if kind == FETCHED_ALL:
+        return ngettext("All %(count)d partner platforms have now fetched these fingerprints.",
+                        "All %(count)d partner platforms have now fetched these fingerprints.",
+                        _n(data, "platforms")) % {"count": _n(data, "platforms")}
+    if kind == WITHDRAWAL_FETCHED_FIRST:
+        return _("A partner platform fetched your withdrawal and stops using those fingerprints.")
+    if kind == WITHDRAWAL_FETCHED_ALL:
+        return ngettext("All %(count)d partner platforms have now fetched your withdrawal.",
+                        "All %(count)d partner platforms have now fetched your withdrawal.",
+                        _n(data, "platforms")) % {"count": _n(data, "platforms")}
     if kind == Kind.MATCH_REPORTED:
         return _match_text(data)
     if kind == Kind.FINGERPRINT_HELD and data.get("reason") == "volume":
@@ -113,20 +148,99 @@ def event_text(event: CaseEvent) -> str:
     return _("Your case was updated.")
 
 
-def timeline(events: list[CaseEvent]) -> list[TimelineEntry]:
-    return [TimelineEntry(at=e.at, kind=e.kind, text=event_text(e)) for e in events]
+def _when(at: datetime) -> str:
+    return date_format(timezone.localtime(at), "DATETIME_FORMAT")
 
 
-def file_entries(files: list[CaseFile]) -> list[FileEntry]:
+def reach_text(reach: Reach | None, *, withdrawal: bool = False) -> str:
+    """"N of M" in words. Unlisted partners are only counted; listed ones may be named."""
+    if reach is None:
+        return ""
+    if not reach.fetched:
+        if not reach.platforms:
+            return _("Not yet fetched by any partner platform: none has joined yet.")
+        return _("Not yet fetched by any partner platform.")
+    values = {"fetched": reach.fetched, "platforms": reach.platforms, "when": _when(reach.last_at)}
+    if withdrawal:
+        text = _("Partner platforms that have fetched the withdrawal: %(fetched)d of %(platforms)d "
+                 "(the last on %(when)s).") % values
+    else:
+        text = _("Partner platforms that have fetched them: %(fetched)d of %(platforms)d "
+                 "(the last on %(when)s).") % values
+    if reach.named:
+        text = _("%(text)s Among them: %(names)s.") % {"text": text, "names": ", ".join(reach.named)}
+    return text
+
+
+def _code(reach: Reach | None) -> str:
+    return "" if reach is None else f"{reach.fetched}/{reach.platforms}"
+
+
+def timeline(events: list[CaseEvent], delivery: CaseDelivery | None = None) -> list[TimelineEntry]:
+    """The stored events in words, each publication with who has fetched it, and the moments
+    partner platforms fetched them (the first, and when all had) woven in by time."""
+    entries: list[tuple[datetime, int, TimelineEntry]] = []
+    for order, event in enumerate(events):
+        reach = delivery.events.get(event.pk) if delivery else None
+        withdrawal = event.kind == CaseEvent.Kind.WITHDRAWAL_SHARED
+        entries.append((event.at, order, TimelineEntry(at=event.at, kind=event.kind, text=event_text(event),
+                                                       reach=reach_text(reach, withdrawal=withdrawal),
+                                                       reach_code=_code(reach))))
+        if reach is None or not reach.fetched:
+            continue
+        first, every = ((WITHDRAWAL_FETCHED_FIRST, WITHDRAWAL_FETCHED_ALL) if withdrawal
+                        else (FETCHED_FIRST, FETCHED_ALL))
+        derived = [(reach.first_at, first)]
+        if reach.complete and reach.platforms > 1:
+            derived.append((reach.last_at, every))
+        for at, kind in derived:
+            text = event_text(CaseEvent(kind=kind, at=at, data={"platforms": reach.platforms}))
+            entries.append((at, order, TimelineEntry(at=at, kind=kind, text=text)))
+    return [entry for _, _, entry in sorted(entries, key=lambda item: (item[0], item[1]))]
+
+
+def file_entries(files: list[CaseFile], delivery: CaseDelivery | None = None) -> list[FileEntry]:
     # Numbered in the order they were added: we never knew their names.
-    return [
-        FileEntry(
+    entries = []
+    for number, f in enumerate(files, start=1):
+        active = f.status == CaseFile.Status.ACTIVE
+        reach = delivery.files.get(f.public_id) if delivery else None
+        text = reach_text(reach, withdrawal=not active)
+        if delivery is not None and reach is None and active:
+            # Accepted but not yet published, or every fingerprint of it held for a check.
+            text = _("Not in the list yet.")
+        entries.append(FileEntry(
             public_id=f.public_id,
             number=number,
-            fingerprints=getattr(f, "active_count", 0) if f.status == CaseFile.Status.ACTIVE
-            else getattr(f, "fingerprint_count", 0),
+            fingerprints=getattr(f, "active_count", 0) if active else getattr(f, "fingerprint_count", 0),
             added_at=f.added_at,
-            active=f.status == CaseFile.Status.ACTIVE,
-        )
-        for number, f in enumerate(files, start=1)
-    ]
+            active=active,
+            reach=text,
+            reach_code=_code(reach),
+        ))
+    return entries
+
+
+def status_context(case: Case) -> dict:
+    """Everything the status page says about a case, for the survivor's page and the same
+    facts on a caseworker's case page: files, timeline, counts, delivery and outcomes."""
+    events = list(selectors.case_timeline(case=case))
+    delivery = selectors.case_delivery(case=case, events=events)
+    files = file_entries(list(selectors.case_files(case=case)), delivery)
+    counts = selectors.case_fingerprint_counts(case=case)
+    matches = selectors.case_match_counts(case=case)
+    whole = delivery.case if delivery else None
+    return {
+        "events": timeline(events, delivery),
+        "files": files,
+        "summary": {
+            "active_fingerprints": counts.get("active", 0),
+            "held_fingerprints": counts.get("held", 0),
+            "active_files": sum(1 for f in files if f.active),
+            "withdrawn_files": sum(1 for f in files if not f.active),
+            "reach": reach_text(whole, withdrawal=not case.is_active),
+            "reach_code": _code(whole),
+            "copies_blocked": matches.get("blocked", 0),
+            "copies_reported": sum(matches.values()),
+        },
+    }

@@ -182,22 +182,7 @@ def case_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
 @case_required
 def case_status(request: HttpRequest, case) -> HttpResponse:
-    files = presenters.file_entries(list(selectors.case_files(case=case)))
-    counts = selectors.case_fingerprint_counts(case=case)
-    return render(
-        request,
-        "survivor/status.html",
-        {
-            "case": case,
-            "events": presenters.timeline(list(selectors.case_timeline(case=case))),
-            "files": files,
-            "summary": {
-                "active_fingerprints": counts.get("active", 0),
-                "held_fingerprints": counts.get("held", 0),
-                "active_files": sum(1 for f in files if f.active),
-            },
-        },
-    )
+    return render(request, "survivor/status.html", {"case": case, **presenters.status_context(case)})
 
 
 @case_required
