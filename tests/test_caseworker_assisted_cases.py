@@ -149,3 +149,32 @@ def test_case_page_shows_the_timeline(client):
     verified(client, alice.user)
     html = client.get(reverse("caseworkers:case", args=[assisted.public_id])).content.decode()
     assert "Received" in html and "Looked after by" in html
+
+
+def test_case_page_says_which_partner_platforms_fetched_the_fingerprints(client, settings):
+    """The same facts as the client's status page (issue 14): how many active partner
+    platforms fetched the case, each file and each publication, never naming an unlisted one."""
+    from django.test import Client
+
+    from hashbank.feed.publish import publish_pending
+    from tests.feed_helpers import auth
+
+    settings.JOBS_IN_PROCESS = True
+    alice = member(organisation(), "alice")
+    assisted = assisted_case(alice).assisted_case
+    publish_pending()
+    verified(client, alice.user)
+    page = reverse("caseworkers:case", args=[assisted.public_id])
+    html = client.get(page).content.decode()
+    assert 'data-case-reach="0/0"' in html and "none has joined yet" in html
+
+    quiet = bank.partner_create(name="Quiet Forum")
+    bank.partner_key_issue(partner=bank.partner_create(name="Second Forum"))
+    secret = bank.partner_key_issue(partner=quiet).secret
+    assert Client().get("/api/v1/feed", {"cursor": 0}, **auth(secret)).status_code == 200
+    html = client.get(page).content.decode()
+    assert 'data-case-reach="1/2"' in html
+    assert html.count('data-file-reach="1/2"') == assisted.case.files.count()
+    assert 'data-reach="1/2"' in html  # the publication on the timeline
+    assert "Fetched by a first partner platform" in html
+    assert "Quiet Forum" not in html

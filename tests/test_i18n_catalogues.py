@@ -1,7 +1,8 @@
 """The Spanish and Arabic catalogues are complete: every message translated, nothing fuzzy,
 placeholders kept, the committed .mo files compiled from the committed .po files, and every
-message of the survivor pages present in the catalogues. The pages then render in each
-language, Arabic right to left."""
+message of the survivor pages and of the staff and helpline pages present in the catalogues.
+The pages then render in each language, Arabic right to left (the staff pages' own check is
+tests/test_caseworker_i18n.py)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ from tests.conftest import ROOT, require
 LOCALE = ROOT / "locale"
 TRANSLATED = [code for code, _ in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
-#: The files whose messages must be in the catalogues (the survivor journey and the frame).
+#: The files whose messages must be in the catalogues (the survivor journey and the frame, and
+#: the caseworker, helpline and staff pages).
 SOURCES = ("templates/base.html", "templates/_quick_exit.html", "templates/404.html", "templates/500.html",
            "templates/portal/",
-           "templates/survivor/", "portal/survivor/", "portal/errors.py")
+           "templates/survivor/", "portal/survivor/", "portal/errors.py",
+           "templates/caseworkers/", "portal/caseworkers/")
 
 
 def _unquote(line: str) -> str:
@@ -34,8 +37,9 @@ def _unquote(line: str) -> str:
 
 
 def parse_po(path: Path) -> list[dict]:
-    """Entries as {"flags", "refs", "msgid", "msgid_plural", "msgstr": [..]} (a small reader:
-    the project has no gettext library to lean on)."""
+    """Entries as {"flags", "refs", "msgctxt", "msgid", "msgid_plural", "msgstr": [..]} (a small
+    reader: the project has no gettext library to lean on; msgctxt and msgid_plural only where
+    the entry has them)."""
     entries = []
     for block in path.read_text(encoding="utf-8").strip().split("\n\n"):
         entry: dict = {"flags": set(), "refs": [], "msgstr": {}}
@@ -96,15 +100,27 @@ def test_the_committed_mo_file_is_compiled_from_the_po_file(language):
     with (directory / "django.mo").open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)
     for entry in parse_po(directory / "django.po")[1:]:
+        context = entry.get("msgctxt")
         if "msgid_plural" in entry:
             for n, text in [(1, entry["msgstr"][0]), (7, None)]:
-                got = compiled.ngettext(entry["msgid"], entry["msgid_plural"], n)
+                if context is None:
+                    got = compiled.ngettext(entry["msgid"], entry["msgid_plural"], n)
+                else:
+                    got = compiled.npgettext(context, entry["msgid"], entry["msgid_plural"], n)
                 assert got != entry["msgid"] and (text is None or language != "es" or got == text), entry["msgid"]
         else:
-            assert compiled.gettext(entry["msgid"]) == entry["msgstr"][0], f"stale .mo: {entry['msgid']!r}"
+            if context is None:
+                got = compiled.gettext(entry["msgid"])
+            else:
+                got = compiled.pgettext(context, entry["msgid"])
+            assert got == entry["msgstr"][0], f"stale .mo: {entry['msgid']!r}"
 
 
-def test_every_message_of_the_survivor_pages_is_in_the_catalogues(tmp_path, monkeypatch):
+def _keys(entries: list[dict]) -> set[tuple[str | None, str, str | None]]:
+    return {(e.get("msgctxt"), e["msgid"], e.get("msgid_plural")) for e in entries}
+
+
+def test_every_message_of_the_survivor_and_staff_pages_is_in_the_catalogues(tmp_path, monkeypatch):
     """Extract the messages again (Django's makemessages, which needs GNU gettext) from a copy
     of the sources and compare: a new string without a translation fails here."""
     require(shutil.which("xgettext") is not None, "GNU gettext (apt-get install gettext)")
@@ -123,11 +139,13 @@ def test_every_message_of_the_survivor_pages_is_in_the_catalogues(tmp_path, monk
         [sys.executable, str(manage), "makemessages", "-l", "es", "--no-location", "--no-wrap"],
         cwd=work, check=True, capture_output=True, env=env,
     )
-    extracted = {(e["msgid"], e.get("msgid_plural")) for e in parse_po(work / "locale/es/LC_MESSAGES/django.po")[1:]}
-    assert len(extracted) > 150
+    extracted = _keys(parse_po(work / "locale/es/LC_MESSAGES/django.po")[1:])
+    assert len(extracted) > 300
+    # The staff pages are part of the extraction (a source list that lost them would pass).
+    assert (None, "Sign in for caseworkers", None) in extracted
+    assert ("case event", "received", None) in extracted
     for language in TRANSLATED:
-        catalogue = parse_po(LOCALE / language / "LC_MESSAGES" / "django.po")[1:]
-        have = {(e["msgid"], e.get("msgid_plural")) for e in catalogue}
+        have = _keys(parse_po(LOCALE / language / "LC_MESSAGES" / "django.po")[1:])
         assert extracted - have == set(), f"missing from {language}: {sorted(extracted - have)[:10]}"
 
 

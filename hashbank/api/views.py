@@ -101,8 +101,7 @@ def feed(request: HttpRequest) -> HttpResponse:
     except pages.CursorExpired as exc:
         raise ApiError(410, "cursor_expired", str(exc)) from None
     key = request.partner_key  # type: ignore[attr-defined]
-    progress.page_served(key.partner, page)
-    delivery.page_served(key, cursor=page.next_cursor - page.count, next_cursor=page.next_cursor)
+    progress.page_served(key.partner, page, key=key)  # the partner's evidence and the page's delivery
     return signed(page.body, page.kid, page.signature, Feed_Next_Cursor=str(page.next_cursor))
 
 

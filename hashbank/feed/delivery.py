@@ -1,7 +1,8 @@
 """Which feed positions each partner key has fetched, and so which partner platforms hold a
 survivor's fingerprints, or their withdrawal (issue 14).
 
-Recording (`page_served`, `snapshot_served`) happens as partner API responses are built and
+Recording (`page_record`, through hashbank.feed.progress.page_served in the same transaction
+as the partner's evidence, and `snapshot_served`) happens as partner API responses are built and
 must stay cheap: a key paging on from where it stopped costs one conditional UPDATE of its
 newest mark (no new row while pages follow each other within FEED_DELIVERY_MARK_SECONDS); a
 new mark is one INSERT. An empty page (a partner at the head) costs nothing. Like the
@@ -39,12 +40,19 @@ logger = logging.getLogger(__name__)
 # --- Recording ---------------------------------------------------------------------------
 
 
-def page_served(key: PartnerKey, *, cursor: int, next_cursor: int) -> None:
-    """Record that `key` was served the positions (cursor, next_cursor] (never raises)."""
+def page_record(key: PartnerKey, *, cursor: int, next_cursor: int) -> None:
+    """Record that `key` was served the positions (cursor, next_cursor]. Raises on a fault:
+    the feed view calls it through hashbank.feed.progress.page_served, which records the
+    partner's evidence in the same transaction and keeps any fault from the partner."""
     if next_cursor <= cursor or not settings.FEED_DELIVERY_RECORDING:
         return
+    _served(key, low=cursor, high=next_cursor, fresh_run=False)
+
+
+def page_served(key: PartnerKey, *, cursor: int, next_cursor: int) -> None:
+    """`page_record` on its own (never raises)."""
     try:
-        _served(key, low=cursor, high=next_cursor, fresh_run=False)
+        page_record(key, cursor=cursor, next_cursor=next_cursor)
     except Exception:
         logger.exception("delivery not recorded for key %s (page to %s)", key.pk, next_cursor)
 

@@ -11,14 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminSite
 
 logger = logging.getLogger(__name__)
 
 
 class StaffAdminSite(OTPAdminSite):
-    site_header = "Image Shield service staff"
-    site_title = "Image Shield staff"
+    site_header = _("Image Shield service staff")
+    site_title = _("Image Shield staff")
 
     def __init__(self, name: str = "admin") -> None:
         # Keep the usual "admin" namespace so reverse("admin:...") works everywhere.

@@ -1,11 +1,12 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
 
 
 class CaseworkersConfig(AppConfig):
     name = "portal.caseworkers"
     label = "caseworkers"
-    verbose_name = "Caseworkers"
+    verbose_name = _("Caseworkers")
 
 
 class StaffAdminConfig(admin_apps.AdminConfig):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
+from django.utils.translation import gettext_lazy as _
 
 
 class SignInForm(AuthenticationForm):
     error_messages = {
         # One message for every failure: it does not say whether the account exists.
-        "invalid_login": "That username and password did not match an account. Check them and try again.",
-        "inactive": "That username and password did not match an account. Check them and try again.",
+        "invalid_login": _("That username and password did not match an account. Check them and try again."),
+        "inactive": _("That username and password did not match an account. Check them and try again."),
     }
 
     def __init__(self, *args, **kwargs) -> None:
@@ -28,7 +29,7 @@ class CodeForm(forms.Form):
     """A six-digit code from the authenticator app, or a recovery code."""
 
     code = forms.CharField(
-        label="Code",
+        label=_("Code"),
         max_length=32,
         widget=forms.TextInput(
             attrs={
@@ -43,7 +44,7 @@ class CodeForm(forms.Form):
 
 class EnrolCodeForm(forms.Form):
     code = forms.CharField(
-        label="The six-digit code your app shows now",
+        label=_("The six-digit code your app shows now"),
         min_length=6,
         max_length=6,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]{6}"}),
@@ -60,11 +61,11 @@ class WelcomePasswordForm(SetPasswordForm):
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(label="Note", max_length=4000, widget=forms.Textarea(attrs={"rows": 4}))
+    text = forms.CharField(label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 4}))
 
 
 class HandoverForm(forms.Form):
-    to = forms.ChoiceField(label="Hand this case over to")
+    to = forms.ChoiceField(label=_("Hand this case over to"))
 
     def __init__(self, *args, colleagues: list[tuple[int, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -73,9 +74,12 @@ class HandoverForm(forms.Form):
 
 class ReviewDecisionForm(forms.Form):
     decision = forms.ChoiceField(
-        label="Decision",
-        choices=[("clear", "Clear: the fingerprint is sound, share it again"), ("remove", "Remove it from the feed"),
-                 ("harmless", "Not intimate image abuse: remove it and hold the same picture in future")],
+        label=_("Decision"),
+        choices=[
+            ("clear", _("Clear: the fingerprint is sound, share it again")),
+            ("remove", _("Remove it from the feed")),
+            ("harmless", _("Not intimate image abuse: remove it and hold the same picture in future")),
+        ],
         widget=forms.RadioSelect,
     )
-    reason = forms.CharField(label="Reason (recorded)", max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(label=_("Reason (recorded)"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))

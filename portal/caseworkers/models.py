@@ -10,6 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Organisation(models.Model):
@@ -17,7 +18,7 @@ class Organisation(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     is_active = models.BooleanField(
-        default=True, help_text="An inactive organisation's caseworkers can no longer open any case."
+        default=True, help_text=_("An inactive organisation's caseworkers can no longer open any case.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -29,8 +30,8 @@ class Organisation(models.Model):
 
 
 class Role(models.TextChoices):
-    LEAD = "lead", "Lead"
-    CASEWORKER = "caseworker", "Caseworker"
+    LEAD = "lead", _("Lead")
+    CASEWORKER = "caseworker", _("Caseworker")
 
 
 class Membership(models.Model):
@@ -87,15 +88,15 @@ class CaseNote(models.Model):
 
 
 class AuditAction(models.TextChoices):
-    CASE_CREATED = "case_created", "started an assisted case"
-    CASE_VIEWED = "case_viewed", "viewed a case"
-    CASES_LISTED = "cases_listed", "viewed the list of cases"
-    NOTE_ADDED = "note_added", "added a note"
-    NOTE_EDITED = "note_edited", "edited a note"
-    HANDOVER = "handover", "handed a case over"
-    AUDIT_VIEWED = "audit_viewed", "viewed the audit trail"
-    AUDIT_EXPORTED = "audit_exported", "exported the audit trail"
-    ACCESS_REFUSED = "access_refused", "was refused a case"
+    CASE_CREATED = "case_created", _("started an assisted case")
+    CASE_VIEWED = "case_viewed", _("viewed a case")
+    CASES_LISTED = "cases_listed", _("viewed the list of cases")
+    NOTE_ADDED = "note_added", _("added a note")
+    NOTE_EDITED = "note_edited", _("edited a note")
+    HANDOVER = "handover", _("handed a case over")
+    AUDIT_VIEWED = "audit_viewed", _("viewed the audit trail")
+    AUDIT_EXPORTED = "audit_exported", _("exported the audit trail")
+    ACCESS_REFUSED = "access_refused", _("was refused a case")
 
 
 class AuditEventQuerySet(models.QuerySet):

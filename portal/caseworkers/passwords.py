@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 SERVICE_WORDS = ("imageshield", "image shield", "caseworker", "helpline", "survivor", "password", "welcome")
 
@@ -51,10 +52,12 @@ class ServiceWordsValidator:
         for word in self._words():
             if word.search(folded):
                 raise ValidationError(
-                    "This password is built around a word people guess first for this service. "
-                    "Choose something unrelated, for example three or four random words.",
+                    _(
+                        "This password is built around a word people guess first for this service. "
+                        "Choose something unrelated, for example three or four random words."
+                    ),
                     code="password_service_word",
                 )
 
     def get_help_text(self) -> str:
-        return "Your password cannot be built around the service's name or words like “helpline”."
+        return _("Your password cannot be built around the service's name or words like “helpline”.")

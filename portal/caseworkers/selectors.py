@@ -11,10 +11,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from hashbank import selectors as bank
 from hashbank.models import Case, CaseEvent, Fingerprint, PartnerFeedback
 from portal.caseworkers.models import AssistedCase, AuditEvent, CaseNote, Membership, Organisation
+from portal.survivor import presenters
 
 
 @dataclass(frozen=True)
@@ -33,14 +36,14 @@ class CaseRow:
 
 def _status_label(case_status: str, matches: int, shared: bool) -> str:
     if case_status == Case.Status.DELETED:
-        return "Deleted by the client"
+        return _("Deleted by the client")
     if case_status == Case.Status.WITHDRAWN:
-        return "Withdrawn by the client"
+        return _("Withdrawn by the client")
     if matches:
-        return "Matches reported"
+        return _("Matches reported")
     if shared:
-        return "Shared with partners"
-    return "Received, not yet shared"
+        return _("Shared with partners")
+    return _("Received, not yet shared")
 
 
 def _count(queryset: QuerySet, group_by: str) -> Coalesce:
@@ -110,9 +113,70 @@ def case_summary(*, assisted_case: AssistedCase) -> CaseRow:
     )
 
 
-def case_events(*, assisted_case: AssistedCase) -> QuerySet[CaseEvent]:
-    """The same timeline the client sees with their reference and PIN."""
-    return bank.case_timeline(case=assisted_case.case)
+@dataclass(frozen=True)
+class TimelineRow:
+    at: datetime
+    label: str
+    outcome: str
+    # For a publication: which partner platforms have fetched it so far (the client's words).
+    reach: str = ""
+    reach_code: str = ""
+
+
+#: The words for the bank's timeline events and partners' outcomes on the case page. The bank
+#: keeps its own labels as English data (the kind and outcome codes are what it stores); these
+#: are the same words, translated for the caseworker's language.
+EVENT_LABELS = {
+    CaseEvent.Kind.RECEIVED: pgettext_lazy("case event", "received"),
+    CaseEvent.Kind.SHARED_WITH_PARTNERS: pgettext_lazy("case event", "shared with partners"),
+    CaseEvent.Kind.FILES_ADDED: pgettext_lazy("case event", "files added"),
+    CaseEvent.Kind.FILE_WITHDRAWN: pgettext_lazy("case event", "file withdrawn"),
+    CaseEvent.Kind.WITHDRAWN: pgettext_lazy("case event", "case withdrawn"),
+    CaseEvent.Kind.WITHDRAWAL_SHARED: pgettext_lazy("case event", "withdrawal sent to partners"),
+    CaseEvent.Kind.MATCH_REPORTED: pgettext_lazy("case event", "match reported by a partner"),
+    CaseEvent.Kind.FINGERPRINT_HELD: pgettext_lazy("case event", "fingerprint paused for review"),
+    CaseEvent.Kind.FINGERPRINT_RESTORED: pgettext_lazy("case event", "fingerprint back in the feed"),
+    CaseEvent.Kind.FINGERPRINT_REMOVED: pgettext_lazy("case event", "fingerprint removed after review"),
+}
+OUTCOME_LABELS = {
+    PartnerFeedback.Outcome.PENDING_REVIEW: pgettext_lazy("match outcome", "pending review"),
+    PartnerFeedback.Outcome.BLOCKED: pgettext_lazy("match outcome", "blocked"),
+    PartnerFeedback.Outcome.NOT_BLOCKED: pgettext_lazy("match outcome", "not blocked"),
+    PartnerFeedback.Outcome.FALSE_MATCH: pgettext_lazy("match outcome", "false match"),
+}
+
+
+#: The moments partner platforms fetched a publication (portal.survivor.presenters.fetch_moments).
+FETCH_LABELS = {
+    presenters.FETCHED_FIRST: pgettext_lazy("case event", "fetched by a first partner platform"),
+    presenters.FETCHED_ALL: pgettext_lazy("case event", "fetched by every partner platform"),
+    presenters.WITHDRAWAL_FETCHED_FIRST: pgettext_lazy("case event", "withdrawal fetched by a first partner platform"),
+    presenters.WITHDRAWAL_FETCHED_ALL: pgettext_lazy("case event", "withdrawal fetched by every partner platform"),
+}
+
+
+def case_events(*, assisted_case: AssistedCase, events: list[CaseEvent] | None = None,
+                delivery: bank.CaseDelivery | None = None) -> list[TimelineRow]:
+    """The same timeline the client sees with their reference and PIN, in the caseworker's
+    words (a kind the bank adds later shows the bank's own label until it is translated), with
+    the same facts about partner platforms: who has fetched each publication, and when the
+    first and the last did."""
+    events = list(bank.case_timeline(case=assisted_case.case)) if events is None else events
+    rows: list[tuple[datetime, int, TimelineRow]] = []
+    for order, event in enumerate(events):
+        outcome = event.data.get("outcome") if isinstance(event.data, dict) else None
+        outcome = outcome if isinstance(outcome, str) else ""
+        reach = delivery.events.get(event.pk) if delivery else None
+        rows.append((event.at, order, TimelineRow(
+            at=event.at,
+            label=str(EVENT_LABELS.get(event.kind, event.get_kind_display())),
+            outcome=str(OUTCOME_LABELS.get(outcome, outcome)),
+            reach=presenters.reach_text(reach, withdrawal=event.kind == CaseEvent.Kind.WITHDRAWAL_SHARED),
+            reach_code=presenters.reach_code(reach),
+        )))
+        for at, kind in presenters.fetch_moments(event, reach):
+            rows.append((at, order, TimelineRow(at=at, label=str(FETCH_LABELS[kind]), outcome="")))
+    return [row for _, _, row in sorted(rows, key=lambda item: (item[0], item[1]))]
 
 
 def case_notes(*, assisted_case: AssistedCase) -> QuerySet[CaseNote]:

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
 from django_otp import devices_for_user
 
 from hashbank import services as bank
@@ -36,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 
 class CaseworkerError(Exception):
-    """A request that cannot be done; the message is safe to show to the caseworker."""
+    """A request that cannot be done; the message is safe to show to the caseworker (and is in
+    their language: raised while their request is being answered)."""
 
 
 def audit_record(
@@ -143,7 +145,7 @@ def case_viewed(*, membership: Membership, assisted_case: AssistedCase) -> None:
 def note_add(*, membership: Membership, assisted_case: AssistedCase, text: str) -> CaseNote:
     text = text.strip()
     if not text:
-        raise CaseworkerError("A note cannot be empty.")
+        raise CaseworkerError(_("A note cannot be empty."))
     with transaction.atomic():
         note = CaseNote.objects.create(
             assisted_case=assisted_case, author_id=membership.user_id, text=text, created_at=timezone.now()
@@ -167,11 +169,11 @@ def note_editable(*, note: CaseNote, user: AbstractBaseUser, now: datetime | Non
 def note_edit(*, membership: Membership, note: CaseNote, text: str) -> CaseNote:
     text = text.strip()
     if not text:
-        raise CaseworkerError("A note cannot be empty.")
+        raise CaseworkerError(_("A note cannot be empty."))
     with transaction.atomic():
         note = CaseNote.objects.select_for_update().get(pk=note.pk)
         if not note_editable(note=note, user=membership.user):
-            raise CaseworkerError("This note can no longer be changed. Add a new note instead.")
+            raise CaseworkerError(_("This note can no longer be changed. Add a new note instead."))
         note.text = text
         note.edited_at = timezone.now()
         note.save(update_fields=["text", "edited_at"])
@@ -188,16 +190,16 @@ def case_handover(*, membership: Membership, assisted_case: AssistedCase, to_use
     """Give the case to a colleague at the same helpline. The current caseworker or a lead
     may do it; the colleague must be an active member of the same organisation."""
     if not (membership.is_lead or assisted_case.assigned_to_id == membership.user_id):
-        raise CaseworkerError("Only the caseworker looking after this case, or a lead, can hand it over.")
+        raise CaseworkerError(_("Only the caseworker looking after this case, or a lead, can hand it over."))
     target = (
         Membership.objects.select_related("user")
         .filter(user_id=to_user_id, organisation_id=assisted_case.organisation_id, user__is_active=True)
         .first()
     )
     if target is None:
-        raise CaseworkerError("Choose a colleague from your own organisation.")
+        raise CaseworkerError(_("Choose a colleague from your own organisation."))
     if target.user_id == assisted_case.assigned_to_id:
-        raise CaseworkerError("That colleague already looks after this case.")
+        raise CaseworkerError(_("That colleague already looks after this case."))
     with transaction.atomic():
         previous = assisted_case.assigned_to.get_username()
         AssistedCase.objects.filter(pk=assisted_case.pk).update(assigned_to_id=target.user_id)

@@ -12,6 +12,8 @@ from django.contrib.auth.tokens import default_token_generator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -72,11 +74,17 @@ def verify(request: HttpRequest) -> HttpResponse:
             if device.name == signin.RECOVERY_DEVICE_NAME:
                 left = signin.recovery_codes_left(user)
                 messages.warning(
-                    request, f"You used a recovery code. {left} are left; make new ones from “Your account” soon."
+                    request,
+                    ngettext(
+                        "You used a recovery code. %(left)d is left; make new ones from “Your account” soon.",
+                        "You used a recovery code. %(left)d are left; make new ones from “Your account” soon.",
+                        left,
+                    )
+                    % {"left": left},
                 )
             return redirect(_next_url(request))
         logger.warning("staff second factor refused (user id %s)", user.pk)
-        form.add_error("code", "That code did not work. Codes change every 30 seconds; try the one showing now.")
+        form.add_error("code", _("That code did not work. Codes change every 30 seconds; try the one showing now."))
     return render(request, "caseworkers/verify.html", {"form": form})
 
 
@@ -101,10 +109,12 @@ def enrol(request: HttpRequest) -> HttpResponse:
             # Shown in this response only; nothing keeps them for a second look.
             return render(request, "caseworkers/recovery_codes.html", {"codes": codes, "next": _next_url(request)})
         logger.warning("staff authenticator enrolment code refused (user id %s)", user.pk)
-        form.add_error("code", "That code did not match. Check the app shows “Image Shield” and try the current code.")
+        form.add_error(
+            "code", _("That code did not match. Check the app shows “Image Shield” and try the current code.")
+        )
     uri = device.config_url
     qr_svg = segno.make(uri, error="m").svg_inline(
-        scale=4, title="QR code for your authenticator app", light="#fff", omitsize=True
+        scale=4, title=_("QR code for your authenticator app"), light="#fff", omitsize=True
     )
     secret = uri.split("secret=", 1)[1].split("&", 1)[0]
     return render(
@@ -122,7 +132,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
-    messages.info(request, "You have signed out.")
+    messages.info(request, _("You have signed out."))
     return redirect("caseworkers:sign_in")
 
 
@@ -167,6 +177,6 @@ def welcome(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         form.save()
         request.session.pop(WELCOME_KEY, None)
-        messages.success(request, "Your password is set. Sign in to set up your second factor.")
+        messages.success(request, _("Your password is set. Sign in to set up your second factor."))
         return redirect("caseworkers:sign_in")
     return render(request, "caseworkers/welcome.html", {"form": form})

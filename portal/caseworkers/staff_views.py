@@ -9,6 +9,7 @@ import logging
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from hashbank import selectors as bank_selectors
 from hashbank import services as bank
@@ -49,9 +50,9 @@ def review_decide(request: HttpRequest, fingerprint_id: str) -> HttpResponse:
     decide(fingerprint=fingerprint, reviewer_name=request.user.get_username(), reason=form.cleaned_data["reason"])
     logger.info("review decision %s by staff user id %s", decision, request.user.pk)
     messages.success(request, {
-        "clear": "Cleared: the fingerprint is back in the feed.",
-        "remove": "Removed: the fingerprint stays out of the feed.",
-        "harmless": "Marked as not intimate image abuse: its file left the feed, and the same picture will be held "
-                    "for review if it is submitted again.",
+        "clear": _("Cleared: the fingerprint is back in the feed."),
+        "remove": _("Removed: the fingerprint stays out of the feed."),
+        "harmless": _("Marked as not intimate image abuse: its file left the feed, and the same picture will be held "
+                      "for review if it is submitted again."),
     }[decision])
     return redirect("caseworkers:review_queue")

@@ -9,7 +9,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from hashbank import selectors as bank
 from hashbank.fingerprints import FingerprintError
 from portal.caseworkers import selectors, services
 from portal.caseworkers.access import caseworker_case_get, caseworker_required, lead_required, methods
@@ -17,6 +19,7 @@ from portal.caseworkers.exports import audit_csv
 from portal.caseworkers.forms import HandoverForm, NoteForm
 from portal.caseworkers.models import CaseNote
 from portal.caseworkers.signin import recovery_codes_issue, recovery_codes_left
+from portal.survivor import presenters
 from portal.survivor.wire import SubmissionError, parse_submission
 
 logger = logging.getLogger(__name__)
@@ -51,7 +54,8 @@ def case_new_submit(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": error.message}, status=error.status)
     except FingerprintError as error:
         return JsonResponse(
-            {"error": f"Some fingerprints were not accepted, so nothing was saved. ({error})"}, status=400
+            {"error": _("Some fingerprints were not accepted, so nothing was saved. (%(detail)s)") % {"detail": error}},
+            status=400,
         )
     return JsonResponse(
         {
@@ -84,13 +88,20 @@ def _render_case(
         organisation=membership.organisation, exclude_user_id=assisted.assigned_to_id
     )
     can_hand_over = bool(colleague_choices) and (membership.is_lead or assisted.assigned_to_id == request.user.pk)
+    # The same facts about partner platforms as the client's status page (issue 14).
+    events = list(bank.case_timeline(case=assisted.case))
+    delivery = bank.case_delivery(case=assisted.case, events=events)
     return render(
         request,
         "caseworkers/case_detail.html",
         {
             "assisted": assisted,
             "summary": selectors.case_summary(assisted_case=assisted),
-            "events": selectors.case_events(assisted_case=assisted),
+            "events": selectors.case_events(assisted_case=assisted, events=events, delivery=delivery),
+            "files": presenters.file_entries(list(bank.case_files(case=assisted.case)), delivery),
+            "reach": presenters.reach_text(delivery.case if delivery else None,
+                                           withdrawal=not assisted.case.is_active),
+            "reach_code": presenters.reach_code(delivery.case if delivery else None),
             "notes": notes,
             "note_form": note_form or NoteForm(),
             "handover_form": handover_form or HandoverForm(colleagues=colleague_choices),
@@ -110,7 +121,7 @@ def note_add(request: HttpRequest, case_id: str) -> HttpResponse:
         except services.CaseworkerError as error:
             form.add_error("text", str(error))
         else:
-            messages.success(request, "Note added.")
+            messages.success(request, _("Note added."))
             return redirect("caseworkers:case", case_id=assisted.public_id)
     return _render_case(request, assisted, note_form=form)
 
@@ -123,7 +134,7 @@ def note_edit(request: HttpRequest, case_id: str, note_id: int) -> HttpResponse:
     if note is None or note.author_id != request.user.pk:
         raise Http404
     if not services.note_editable(note=note, user=request.user):
-        messages.error(request, "This note can no longer be changed. Add a new note instead.")
+        messages.error(request, _("This note can no longer be changed. Add a new note instead."))
         return redirect("caseworkers:case", case_id=assisted.public_id)
     form = NoteForm(request.POST or None, initial={"text": note.text})
     if request.method == "GET":
@@ -134,7 +145,7 @@ def note_edit(request: HttpRequest, case_id: str, note_id: int) -> HttpResponse:
         except services.CaseworkerError as error:
             messages.error(request, str(error))
         else:
-            messages.success(request, "Note changed.")
+            messages.success(request, _("Note changed."))
         return redirect("caseworkers:case", case_id=assisted.public_id)
     return render(request, "caseworkers/note_edit.html", {"assisted": assisted, "note": note, "form": form})
 
@@ -155,7 +166,7 @@ def handover(request: HttpRequest, case_id: str) -> HttpResponse:
         except services.CaseworkerError as error:
             form.add_error("to", str(error))
         else:
-            messages.success(request, "The case has been handed over.")
+            messages.success(request, _("The case has been handed over."))
             return redirect("caseworkers:case", case_id=assisted.public_id)
     return _render_case(request, assisted, handover_form=form)
 

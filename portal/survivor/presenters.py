@@ -172,8 +172,22 @@ def reach_text(reach: Reach | None, *, withdrawal: bool = False) -> str:
     return text
 
 
-def _code(reach: Reach | None) -> str:
+def reach_code(reach: Reach | None) -> str:
     return "" if reach is None else f"{reach.fetched}/{reach.platforms}"
+
+
+def fetch_moments(event: CaseEvent, reach: Reach | None) -> list[tuple[datetime, str]]:
+    """When partner platforms fetched a publication, as (time, derived kind): the first, and
+    the moment all of them had (when there is more than one)."""
+    if reach is None or not reach.fetched or reach.first_at is None:
+        return []
+    withdrawal = event.kind == CaseEvent.Kind.WITHDRAWAL_SHARED
+    first, every = ((WITHDRAWAL_FETCHED_FIRST, WITHDRAWAL_FETCHED_ALL) if withdrawal
+                    else (FETCHED_FIRST, FETCHED_ALL))
+    moments = [(reach.first_at, first)]
+    if reach.complete and reach.platforms > 1 and reach.last_at is not None:
+        moments.append((reach.last_at, every))
+    return moments
 
 
 def timeline(events: list[CaseEvent], delivery: CaseDelivery | None = None) -> list[TimelineEntry]:
@@ -185,15 +199,8 @@ def timeline(events: list[CaseEvent], delivery: CaseDelivery | None = None) -> l
         withdrawal = event.kind == CaseEvent.Kind.WITHDRAWAL_SHARED
         entries.append((event.at, order, TimelineEntry(at=event.at, kind=event.kind, text=event_text(event),
                                                        reach=reach_text(reach, withdrawal=withdrawal),
-                                                       reach_code=_code(reach))))
-        if reach is None or not reach.fetched:
-            continue
-        first, every = ((WITHDRAWAL_FETCHED_FIRST, WITHDRAWAL_FETCHED_ALL) if withdrawal
-                        else (FETCHED_FIRST, FETCHED_ALL))
-        derived = [(reach.first_at, first)]
-        if reach.complete and reach.platforms > 1:
-            derived.append((reach.last_at, every))
-        for at, kind in derived:
+                                                       reach_code=reach_code(reach))))
+        for at, kind in fetch_moments(event, reach):
             text = event_text(CaseEvent(kind=kind, at=at, data={"platforms": reach.platforms}))
             entries.append((at, order, TimelineEntry(at=at, kind=kind, text=text)))
     return [entry for _, _, entry in sorted(entries, key=lambda item: (item[0], item[1]))]
@@ -216,7 +223,7 @@ def file_entries(files: list[CaseFile], delivery: CaseDelivery | None = None) ->
             added_at=f.added_at,
             active=active,
             reach=text,
-            reach_code=_code(reach),
+            reach_code=reach_code(reach),
         ))
     return entries
 
@@ -239,7 +246,7 @@ def status_context(case: Case) -> dict:
             "active_files": sum(1 for f in files if f.active),
             "withdrawn_files": sum(1 for f in files if not f.active),
             "reach": reach_text(whole, withdrawal=not case.is_active),
-            "reach_code": _code(whole),
+            "reach_code": reach_code(whole),
             "copies_blocked": matches.get("blocked", 0),
             "copies_reported": sum(matches.values()),
         },

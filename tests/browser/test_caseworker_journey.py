@@ -265,3 +265,51 @@ def test_service_staff_review_a_held_fingerprint(live_server, recorded_page, tmp
     assert recorded_page.console_errors == [] and recorded_page.page_errors == []
     if os.environ.get("CASEWORKER_SCREENSHOTS"):
         shutil.copy(shots / "12-review-queue.png", ROOT / "docs" / "caseworkers" / "12-review-queue.png")
+
+
+def test_a_caseworker_works_in_arabic_right_to_left(live_server, recorded_page, transactional_db):
+    """The language switch on the sign-in page turns the staff pages Arabic and right to left:
+    signed in, the case list, a case with a note and its timeline, and the account page are
+    translated, mirrored (the note's bar on the right, no sideways scrolling) and axe-clean."""
+    page = recorded_page.page
+    base = live_server.url
+    lead = member(organisation("North Helpline"), "lena", Role.LEAD)
+    assisted = assisted_case(lead).assisted_case
+    services.note_add(membership=lead, assisted_case=assisted, text="Client present, calm.")
+
+    def check(label: str) -> None:
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("[document.documentElement.lang, document.documentElement.dir]") == ["ar", "rtl"]
+        # Mirrored, not pushed off the edge: nothing makes an Arabic page scroll sideways.
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), label
+        assert_no_axe_violations(page, label)
+
+    page.goto(base + "/caseworkers/sign-in/")
+    page.locator("#language-select").select_option("ar")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Change").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "تسجيل دخول موظفي خطوط المساعدة"
+    check("sign-in, Arabic")
+    page.locator("#id_username").fill("lena")
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="متابعة").click()
+    page.wait_for_url("**/sign-in/code/")
+    page.get_by_label("الرمز").fill(code_for(lead.user))
+    page.get_by_role("button", name="تسجيل الدخول").click()
+    page.wait_for_url("**/caseworkers/")
+    assert page.get_by_role("heading", level=1).inner_text() == "North Helpline: الحالات المفتوحة بمساعدتكم"
+    check("cases, Arabic")
+
+    page.locator(f'[data-case-row="{assisted.public_id}"]').get_by_role("link").click()
+    page.wait_for_url(f"**/caseworkers/cases/{assisted.public_id}/")
+    assert "استلام البصمات" in page.locator(".cw-timeline").inner_text()
+    note = page.locator("[data-note]")
+    widths = note.evaluate("(el) => [getComputedStyle(el).borderRightWidth, getComputedStyle(el).borderLeftWidth]")
+    assert widths == ["3px", "0px"], widths
+    check("case, Arabic")
+
+    page.get_by_role("link", name="حسابك").click()
+    page.wait_for_url("**/caseworkers/account/")
+    assert "رموز الاسترداد المتبقية" in page.content()
+    check("account, Arabic")
+    assert recorded_page.console_errors == [] and recorded_page.page_errors == []
