@@ -3,7 +3,15 @@
 from hashbank.models.cases import BenignFingerprint, Case, CaseEvent, CaseFile, Fingerprint, FingerprintReview
 from hashbank.models.feed import FeedEntry, FeedHead, FeedOutbox, SigningKey, Snapshot
 from hashbank.models.heartbeat import Heartbeat
-from hashbank.models.partners import DeliveryMark, Partner, PartnerFeedback, PartnerKey, PartnerProgress
+from hashbank.models.partners import (
+    DeliveryMark,
+    LookupTally,
+    Partner,
+    PartnerFeedback,
+    PartnerKey,
+    PartnerProgress,
+    PushEndpoint,
+)
 
 __all__ = [
     "BenignFingerprint",
@@ -17,10 +25,12 @@ __all__ = [
     "Fingerprint",
     "FingerprintReview",
     "Heartbeat",
+    "LookupTally",
     "Partner",
     "PartnerFeedback",
     "PartnerKey",
     "PartnerProgress",
+    "PushEndpoint",
     "SigningKey",
     "Snapshot",
 ]

@@ -29,10 +29,18 @@ class PartnerKey(models.Model):
     the whole key are stored; the key is shown once. SHA-256 rather than Argon2 because the
     secret is 160 random bits (nothing to brute-force) and every API request checks it."""
 
+    class Scope(models.TextChoices):
+        # Reads the feed, snapshots and evidence; may also use the hosted lookup.
+        FEED = "feed", "feed and lookup"
+        # Only the hosted lookup (POST /api/v1/lookup): for small services that should not
+        # hold the list themselves. It can never read the feed.
+        LOOKUP = "lookup", "lookup only"
+
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="keys")
     prefix = models.CharField(max_length=16, unique=True)
     key_hash = models.CharField(max_length=64)
     label = models.CharField(max_length=100, blank=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.FEED)
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -111,3 +119,43 @@ class DeliveryMark(models.Model):
 
     def __str__(self) -> str:
         return f"key {self.key_id} fetched ({self.run_start}, {self.high}]"
+
+
+class LookupTally(models.Model):
+    """How much a partner used the hosted lookup, per UTC day, for its evidence: requests,
+    hashes asked about and hashes that matched. Only counts: the hashes themselves are never
+    kept beyond the request."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="lookup_tallies")
+    day = models.DateField()
+    requests = models.BigIntegerField(default=0)
+    hashes = models.BigIntegerField(default=0)
+    matched = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "day"], name="lookup_tally_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"lookups of partner {self.partner_id} on {self.day}"
+
+
+class PushEndpoint(models.Model):
+    """An HTTPS address a partner registered to be told when new entries are published: the
+    service POSTs it the signed checkpoint (self-authenticating, so no shared secret), and the
+    partner syncs instead of polling. Checked against private, loopback and link-local
+    addresses after DNS resolution on every delivery, not only when registered."""
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, related_name="push_endpoint")
+    url = models.CharField(max_length=500)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    # The newest checkpoint version the endpoint accepted (2xx); pushes only move forward.
+    pushed_version = models.BigIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    # Failures in a row since the last success (backoff and, past a limit, a pause).
+    failures = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"push endpoint of partner {self.partner_id}"
