@@ -146,7 +146,7 @@ def test_every_message_of_the_survivor_and_staff_pages_is_in_the_catalogues(tmp_
     assert ("case event", "received", None) in extracted
     for language in TRANSLATED:
         have = _keys(parse_po(LOCALE / language / "LC_MESSAGES" / "django.po")[1:])
-        assert extracted - have == set(), f"missing from {language}: {sorted(extracted - have)[:10]}"
+        assert extracted - have == set(), f"missing from {language}: {sorted(extracted - have, key=str)[:10]}"
 
 
 @pytest.mark.django_db

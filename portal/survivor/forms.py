@@ -34,7 +34,9 @@ class EligibilityForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         # An under-18 answer goes to Take It Down; the other questions do not apply to them.
-        if data.get("age") == self.AGE_ADULT:
+        # Without an answer to the age question the others are still checked, so that every
+        # missing answer is named at once rather than one more each time the form is sent.
+        if data.get("age") != self.AGE_UNDER_18:
             if not data.get("pictured"):
                 self.add_error("pictured", _("This service is only for the person in the images."))
             if not data.get("consent"):

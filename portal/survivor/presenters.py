@@ -152,8 +152,9 @@ def _when(at: datetime) -> str:
     return date_format(timezone.localtime(at), "DATETIME_FORMAT")
 
 
-def reach_text(reach: Reach | None, *, withdrawal: bool = False) -> str:
-    """"N of M" in words. Unlisted partners are only counted; listed ones may be named."""
+def reach_text(reach: Reach | None, *, withdrawal: bool = False, names: bool = True) -> str:
+    """"N of M" in words. Unlisted partners are only counted; listed ones may be named (not on
+    each file's line, where the same names would repeat under every file)."""
     if reach is None:
         return ""
     if not reach.fetched:
@@ -167,7 +168,7 @@ def reach_text(reach: Reach | None, *, withdrawal: bool = False) -> str:
     else:
         text = _("Partner platforms that have fetched them: %(fetched)d of %(platforms)d "
                  "(the last on %(when)s).") % values
-    if reach.named:
+    if names and reach.named:
         text = _("%(text)s Among them: %(names)s.") % {"text": text, "names": ", ".join(reach.named)}
     return text
 
@@ -212,7 +213,7 @@ def file_entries(files: list[CaseFile], delivery: CaseDelivery | None = None) ->
     for number, f in enumerate(files, start=1):
         active = f.status == CaseFile.Status.ACTIVE
         reach = delivery.files.get(f.public_id) if delivery else None
-        text = reach_text(reach, withdrawal=not active)
+        text = reach_text(reach, withdrawal=not active, names=False)
         if delivery is not None and reach is None and active:
             # Accepted but not yet published, or every fingerprint of it held for a check.
             text = _("Not in the list yet.")

@@ -197,6 +197,9 @@ def case_add(request: HttpRequest, case) -> HttpResponse:
             "flow_mode": "add",
             "flow_submit_url": reverse("survivor:api_case_add_files"),
             "flow_done_url": reverse("survivor:status"),
+            # The new files are numbered after every file the case has, withdrawn ones too, as
+            # the status page numbers them (the on-device list of names uses these numbers).
+            "existing_files": selectors.case_files(case=case).count(),
         },
     )
 

@@ -15,6 +15,9 @@
 
 export { fingerprintPixels } from './pixels.js';
 
+// Written exactly so (a relative path, import.meta.url): the static storage rewrites it to the
+// hashed worker.js of this release (portal/storage.py), whose imports are hashed in turn, so
+// the worker runs the same modules as this page and takes them from the browser's cache.
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 /** A file that could not be fingerprinted; `message` can be shown as is. */

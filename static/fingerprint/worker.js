@@ -67,6 +67,8 @@ function useHelper(width, height, options) {
   return wanted >= 2 && !helperBroken && typeof Worker !== 'undefined' && width * height >= MIN_PARALLEL_PIXELS && height >= 2;
 }
 
+// The URL is written as new URL('./helper.js', import.meta.url) so that the static storage
+// rewrites it to this release's hashed helper.js (see index.js's WORKER_URL).
 function getHelper() {
   if (!helper) helper = new Worker(new URL('./helper.js', import.meta.url), { type: 'module', name: 'fingerprint-helper' });
   return helper;

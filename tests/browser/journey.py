@@ -5,7 +5,7 @@ of the journey as a person would take them."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -66,12 +66,36 @@ class JourneyRun:
     reference: str = ""
     pin: str = ""
     saved_text: str = ""
+    #: With receipt_files: what the receipt and the added step listed, and their pictures.
+    listed: list[str] = field(default_factory=list)
+    thumbnails: list[dict] = field(default_factory=list)
+
+
+#: Each picture of the receipt's list as a PNG data URL and as raw RGBA bytes (base64), read
+#: through the browser's debugging protocol: neither may ever appear in a request.
+THUMBNAILS = """() => Array.from(document.querySelectorAll('[data-receipt-files] canvas'), (c) => {
+  const rgba = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = '';
+  for (const b of rgba) s += String.fromCharCode(b);
+  return { width: c.width, height: c.height, png: c.toDataURL('image/png'), rgba: btoa(s) };
+})"""
+
+
+def list_files_on_receipt(page, run: JourneyRun, count: int) -> None:
+    """Tick "Add file names and tiny blurred pictures to my receipt" and wait for the pictures."""
+    page.get_by_label("Add file names and tiny blurred pictures to my receipt").check()
+    page.locator("[data-receipt-files] li[data-thumbnail]").nth(count - 1).wait_for()
+    items = page.locator("[data-receipt-files] li")
+    assert items.count() == count
+    run.listed += [" ".join(items.nth(i).inner_text().split()) for i in range(count)]
+    run.thumbnails += page.evaluate(THUMBNAILS)
 
 
 def run_journey(page, base_url: str, files: list[JourneyFile], *, check=None, shots: Path | None = None,
-                prefix: str = "") -> JourneyRun:
+                prefix: str = "", receipt_files: bool = False) -> JourneyRun:
     """Eligibility, three files, fingerprinting, submitting, the receipt, opening the case,
-    adding a file and withdrawing one. `check(page, label)` runs on every page (axe, layout)."""
+    adding a file and withdrawing one. `check(page, label)` runs on every page (axe, layout).
+    With `receipt_files` the receipt and the added step list the files' names and pictures."""
     check = check or (lambda page, label: None)
     run = JourneyRun()
 
@@ -113,6 +137,8 @@ def run_journey(page, base_url: str, files: list[JourneyFile], *, check=None, sh
     assert page.title().startswith(receipt_heading + " \u2013 "), (page.title(), receipt_heading)  # an en dash
     run.reference = page.locator("[data-receipt-reference]").inner_text().strip()
     run.pin = page.locator("[data-receipt-pin]").inner_text().strip()
+    if receipt_files:
+        list_files_on_receipt(page, run, 3)
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Save as a text file").click()
     run.saved_text = Path(download_info.value.path()).read_text(encoding="utf-8")
@@ -141,6 +167,12 @@ def run_journey(page, base_url: str, files: list[JourneyFile], *, check=None, sh
     shoot(page, shots, f"{prefix}08-add-review")
     page.get_by_role("button", name="Send fingerprints").click()
 
+    added = page.locator('[data-flow-step="added"]:not([hidden])')
+    added.wait_for()
+    if receipt_files:
+        list_files_on_receipt(page, run, 1)
+    check(page, "add: added")
+    added.get_by_role("link", name="Back to your case").click()
     page.wait_for_url("**/case/status/")
     page.get_by_role("link", name="Withdraw file 1").click()
     page.wait_for_url("**/withdraw/")

@@ -106,6 +106,14 @@ def test_the_journey_can_be_completed_by_keyboard_alone(live_server, recorded_pa
     choose_files_by_keyboard(page, [files[3].path])
     fingerprint_and_send_by_keyboard(page)
 
+    page.locator('[data-flow-step="added"]:not([hidden])').wait_for()
+    # The optional list of what was added, ticked and read by keyboard, then back to the case.
+    tab_to(page, "[data-receipt-files-toggle]")
+    page.keyboard.press("Space")
+    page.locator("[data-receipt-files] li").first.wait_for()
+    assert "File 4" in page.locator("[data-receipt-files]").inner_text()
+    tab_to(page, '[data-flow-step="added"] a[href="/case/status/"]')
+    page.keyboard.press("Enter")
     page.wait_for_url("**/case/status/")
     assert "You added the fingerprints of 1 more file." in page.content()
     tab_to(page, 'a[href$="/withdraw/"][href*="/files/"]')

@@ -6,16 +6,14 @@
 //
 // What leaves the device is built in one place, `submission()`: the signal type, value and
 // (for PDQ) quality of each fingerprint, and the number of files. Never a File, a name, a
-// size, a type or any metadata.
+// size, a type or any metadata. File names are not even shown unless the person chooses to
+// see a preview; the receipt lists them (with tiny blurred pictures) only if they ask for it.
 'use strict';
 
 import { imageSignals, videoSignals } from '../../fingerprint/signals.js';
-import { copyText, receiptText, saveText } from './receipt.js';
+import { addedText, copyText, drawThumbnail, fmt, receiptText, saveText } from './receipt.js';
 
-/** Fill %(name)s placeholders (the format Django's catalogues use). */
-export function fmt(template, values) {
-  return String(template).replace(/%\((\w+)\)[sd]/g, (m, key) => (key in values ? String(values[key]) : m));
-}
+export { fmt };
 
 /** Wire fingerprints for one fingerprinting result, as the server's wire format expects. */
 export function wireFingerprints(result) {
@@ -38,6 +36,23 @@ export function wireFingerprints(result) {
 // them with the module's own rule, so what to submit is decided in one place.
 function fallbackSignals(r) {
   return r.kind === 'video' ? videoSignals(r) : imageSignals(r);
+}
+
+/** Whether a fingerprinting outcome is sent: it worked and gave something to send. */
+export function isSent(outcome) {
+  return Boolean(outcome && outcome.ok && wireFingerprints(outcome.result).length);
+}
+
+/**
+ * The number each chosen file has on the case page ("File 4"), or null for one that is not
+ * sent. The server numbers a case's files in the order they arrive, after the `existing` ones
+ * (withdrawn ones too); the flow sends the chosen files in their order, leaving out those that
+ * could not be fingerprinted (isSent). `outcomes[i]` is undefined before fingerprinting, when
+ * every file is still expected to be sent; removed files are not in the list at all.
+ */
+export function fileNumbers(outcomes, existing = 0) {
+  let next = existing + 1;
+  return outcomes.map((outcome) => (outcome === undefined || isSent(outcome) ? next++ : null));
 }
 
 /** The JSON body: fingerprints, their signal types and a count. Nothing else. */
@@ -67,10 +82,11 @@ export function initFingerprintFlow(root) {
   const template = root.ownerDocument.querySelector('[data-flow-item-template]');
   const csrf = root.querySelector('input[name=csrfmiddlewaretoken]').value;
 
-  let chosen = []; // {id, file, kind, url, item}
+  let chosen = []; // {id, file, kind, url, revealed, outcome}
   let nextId = 1;
-  let results = [];
   let controller = null;
+  // The case's files before these (on the add page), so the numbers continue the case's own.
+  const existing = Math.max(0, parseInt(root.dataset.existingFiles, 10) || 0);
 
   const announce = (text) => {
     statusBox.textContent = '';
@@ -94,11 +110,18 @@ export function initFingerprintFlow(root) {
       heading.focus();
     }
   };
-  const labelFor = (entry, index) => `${fmt(msg.msgFileLabel, { n: index + 1 })} (${entry.kind === 'video' ? msg.msgVideo : msg.msgPhoto})`;
+  // "File 2 (Photo)": the number the case page will show, never the file's name.
+  const numbers = () => fileNumbers(chosen.map((e) => e.outcome), existing);
+  const labelFor = (entry, number) => {
+    const kind = entry.kind === 'video' ? msg.msgVideo : msg.msgPhoto;
+    return `${number === null ? msg.msgNotSent : fmt(msg.msgFileLabel, { n: number })} (${kind})`;
+  };
 
   function renderChosen() {
     list.replaceChildren();
+    const numbered = numbers();
     chosen.forEach((entry, index) => {
+      const label = labelFor(entry, numbered[index]);
       const item = template.content.firstElementChild.cloneNode(true);
       const preview = item.querySelector('[data-item-preview]');
       const media = root.ownerDocument.createElement(entry.kind === 'video' ? 'video' : 'img');
@@ -110,24 +133,27 @@ export function initFingerprintFlow(root) {
         media.alt = '';
       }
       preview.appendChild(media);
-      preview.classList.toggle('fp-blurred', !entry.revealed);
-      item.querySelector('[data-item-name]').textContent = labelFor(entry, index);
-      // The name is shown only here, on this device, to help tell files apart.
-      item.querySelector('[data-item-state]').textContent = entry.file.name;
+      item.querySelector('[data-item-name]').textContent = label;
+      // The picture and the file's name are shown together, only when the person asks: a
+      // name such as "court-evidence-3.jpg" can hurt, or tell someone nearby, as a picture can.
+      const name = item.querySelector('[data-item-filename]');
       const reveal = item.querySelector('[data-item-reveal]');
-      reveal.textContent = entry.revealed ? msg.msgHide : msg.msgShow;
-      reveal.setAttribute('aria-pressed', String(Boolean(entry.revealed)));
-      reveal.setAttribute('aria-label', `${reveal.textContent}: ${labelFor(entry, index)}`);
+      const showRevealed = () => {
+        preview.classList.toggle('fp-blurred', !entry.revealed);
+        name.textContent = entry.revealed ? entry.file.name : '';
+        name.hidden = !entry.revealed;
+        reveal.textContent = entry.revealed ? msg.msgHide : msg.msgShow;
+        reveal.setAttribute('aria-pressed', String(Boolean(entry.revealed)));
+        reveal.setAttribute('aria-label', `${reveal.textContent}: ${label}`);
+      };
+      showRevealed();
       reveal.addEventListener('click', () => {
         entry.revealed = !entry.revealed;
-        preview.classList.toggle('fp-blurred', !entry.revealed);
-        reveal.textContent = entry.revealed ? msg.msgHide : msg.msgShow;
-        reveal.setAttribute('aria-pressed', String(entry.revealed));
-        reveal.setAttribute('aria-label', `${reveal.textContent}: ${labelFor(entry, index)}`);
+        showRevealed();
       });
       const remove = item.querySelector('[data-item-remove]');
       remove.textContent = msg.msgRemove;
-      remove.setAttribute('aria-label', `${msg.msgRemove}: ${labelFor(entry, index)}`);
+      remove.setAttribute('aria-label', `${msg.msgRemove}: ${label}`);
       remove.addEventListener('click', () => removeEntry(entry.id));
       entry.item = item;
       list.appendChild(item);
@@ -142,7 +168,7 @@ export function initFingerprintFlow(root) {
     for (const file of files) {
       if (!isMedia(file)) { refused++; continue; }
       const kind = file.type.startsWith('video/') ? 'video' : 'image';
-      chosen.push({ id: nextId++, file, kind, url: URL.createObjectURL(file), revealed: false });
+      chosen.push({ id: nextId++, file, kind, url: URL.createObjectURL(file), revealed: false, outcome: undefined });
     }
     renderChosen();
     if (refused) showError(msg.msgNotMedia);
@@ -163,7 +189,6 @@ export function initFingerprintFlow(root) {
   function forgetFiles() {
     for (const entry of chosen) URL.revokeObjectURL(entry.url);
     chosen = [];
-    results = [];
     renderChosen();
   }
 
@@ -193,13 +218,16 @@ export function initFingerprintFlow(root) {
 
   async function fingerprintAll() {
     showError('');
+    // Every file is fingerprinted again: until then each is expected to be sent and numbered.
+    for (const entry of chosen) entry.outcome = undefined;
+    const numbered = numbers();
     show('progress');
     const rows = chosen.map((entry, index) => {
       const li = root.ownerDocument.createElement('li');
       li.className = 'fp-progress-item';
       const label = root.ownerDocument.createElement('span');
       label.id = `fp-progress-${entry.id}`;
-      label.textContent = labelFor(entry, index);
+      label.textContent = labelFor(entry, numbered[index]);
       const bar = root.ownerDocument.createElement('progress');
       bar.max = 100;
       bar.value = 0;
@@ -239,7 +267,10 @@ export function initFingerprintFlow(root) {
       announce(msg.msgCancelled);
       return;
     }
-    results = outcomes;
+    chosen.forEach((entry, index) => { entry.outcome = outcomes[index]; });
+    // A file that is not sent has no number, and the ones after it move up: the labels say so
+    // here and back on the first step, as the case page and the receipt will.
+    renderChosen();
     renderReview();
     show('review');
   }
@@ -255,15 +286,18 @@ export function initFingerprintFlow(root) {
   const reviewList = $('[data-flow-review-list]');
   const submitButton = $('[data-flow-submit]');
 
+  const toSend = () => chosen.filter((entry) => isSent(entry.outcome));
+
   function renderReview() {
     reviewList.replaceChildren();
     const doc = root.ownerDocument;
-    results.forEach((outcome, index) => {
-      const entry = chosen[index];
+    const numbered = numbers();
+    chosen.forEach((entry, index) => {
+      const outcome = entry.outcome;
       const li = doc.createElement('li');
       const title = doc.createElement('p');
       title.className = 'fp-review-title';
-      title.textContent = labelFor(entry, index);
+      title.textContent = labelFor(entry, numbered[index]);
       li.appendChild(title);
       const line = doc.createElement('p');
       if (outcome.ok) {
@@ -294,7 +328,7 @@ export function initFingerprintFlow(root) {
       }
       reviewList.appendChild(li);
     });
-    const body = submission(results.filter((o) => o.ok).map((o) => o.result));
+    const body = submission(toSend().map((e) => e.outcome.result));
     submitButton.disabled = body.count === 0;
     if (body.count === 0) showError(msg.msgNothingReady);
   }
@@ -305,7 +339,8 @@ export function initFingerprintFlow(root) {
   });
 
   submitButton.addEventListener('click', async () => {
-    const body = submission(results.filter((o) => o.ok).map((o) => o.result));
+    const sending = toSend();
+    const body = submission(sending.map((e) => e.outcome.result));
     if (!body.count) return;
     submitButton.disabled = true;
     showError('');
@@ -331,26 +366,90 @@ export function initFingerprintFlow(root) {
       errorBox.focus();
       return;
     }
-    // Sent: the files are not needed any more; let go of them and their previews.
+    // Sent: the previews are not needed any more; let go of them. Only the numbers, names and
+    // files of what was sent are kept, in this page, for the receipt's optional list (its
+    // pictures are drawn from the files only if the person asks for them).
+    const sent = sending.map((entry, index) => ({
+      number: existing + index + 1, name: entry.file.name, file: entry.file, kind: entry.kind,
+    }));
     forgetFiles();
-    if (root.dataset.mode === 'create') showReceipt(data);
-    else root.ownerDocument.defaultView.location.assign(data.done_url || root.dataset.doneUrl);
+    if (root.dataset.mode === 'create') showReceipt(data, sent);
+    else showAdded(data, sent);
   });
 
   // --- Receipt ----------------------------------------------------------------------------
-  function showReceipt({ reference, pin }) {
-    $('[data-receipt-reference]').textContent = reference;
-    $('[data-receipt-pin]').textContent = pin;
-    const text = receiptText({ reference, pin }, {
-      caseLabel: msg.msgReceiptCase, pinLabel: msg.msgReceiptPin, warning: msg.msgReceiptWarning,
+  /**
+   * The optional list of the files sent: number, name and a tiny blurred picture, made on this
+   * device when the box is ticked (unticked by default: someone else may find a printed
+   * receipt). Returns what the text versions list: whether it is ticked, and the files'
+   * numbers with their names only when it is.
+   */
+  function filesOption(sent) {
+    const toggle = $('[data-receipt-files-toggle]');
+    const listing = $('[data-receipt-files]');
+    const doc = root.ownerDocument;
+    toggle.checked = false;
+    listing.hidden = true;
+    let drawn = false;
+    toggle.addEventListener('change', () => {
+      listing.hidden = !toggle.checked;
+      if (!toggle.checked || drawn) return;
+      drawn = true;
+      for (const entry of sent) {
+        const li = doc.createElement('li');
+        const picture = doc.createElement('span');
+        picture.className = 'receipt-thumbnail';
+        picture.setAttribute('aria-hidden', 'true');
+        const number = doc.createElement('span');
+        number.className = 'receipt-file-number';
+        number.textContent = fmt(msg.msgFileLabel, { n: entry.number });
+        const name = doc.createElement('span');
+        name.className = 'receipt-file-name';
+        name.textContent = entry.name;
+        li.append(picture, number, name);
+        listing.appendChild(li);
+        drawThumbnail(entry.file, entry.kind, doc).then((canvas) => {
+          if (canvas) picture.appendChild(canvas);
+          li.dataset.thumbnail = canvas ? 'drawn' : 'none';
+          entry.file = null; // drawn once; the file itself is not needed any more
+        });
+      }
     });
+    return {
+      ticked: () => toggle.checked,
+      files: () => sent.map(({ number, name }) => ({ number, name: toggle.checked ? name : '' })),
+    };
+  }
+
+  function receiptActions(textOf, filename) {
     $('[data-receipt-copy]').addEventListener('click', async () => {
-      announce((await copyText(text)) ? msg.msgCopied : msg.msgCopyFailed);
+      announce((await copyText(textOf())) ? msg.msgCopied : msg.msgCopyFailed);
     });
     $('[data-receipt-print]').addEventListener('click', () => root.ownerDocument.defaultView.print());
-    $('[data-receipt-save]').addEventListener('click', () => saveText(text, msg.msgReceiptFilename, root.ownerDocument));
+    $('[data-receipt-save]').addEventListener('click', () => saveText(textOf(), filename, root.ownerDocument));
+  }
+
+  function showReceipt({ reference, pin }, sent) {
+    $('[data-receipt-reference]').textContent = reference;
+    $('[data-receipt-pin]').textContent = pin;
+    const option = filesOption(sent);
+    const labels = {
+      caseLabel: msg.msgReceiptCase, pinLabel: msg.msgReceiptPin, warning: msg.msgReceiptWarning, fileLabel: msg.msgFileLabel,
+    };
+    // Without the option, the text is the case number, the PIN and the warning only.
+    receiptActions(() => receiptText({ reference, pin }, labels, option.ticked() ? option.files() : []), msg.msgReceiptFilename);
     root.classList.add('fp-flow-receipt');
     show('receipt');
+  }
+
+  /** After adding files: the same optional list for the new files, then back to the case. */
+  function showAdded(data, sent) {
+    const option = filesOption(sent);
+    $('[data-added-back]').href = data.done_url || root.dataset.doneUrl;
+    const labels = { heading: msg.msgAddedHeading, fileLabel: msg.msgFileLabel };
+    receiptActions(() => addedText(option.files(), labels), msg.msgAddedFilename);
+    root.classList.add('fp-flow-receipt');
+    show('added');
   }
 
   root.hidden = false;
