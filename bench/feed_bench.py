@@ -83,8 +83,10 @@ def load(entries: int) -> float:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from hashbank.feed.publish import checkpoint_issue, entry_line, head_lock
-    from hashbank.fingerprints.verify import GENESIS, chain_step, format_time
+    from hashbank.feed.checkpoint import checkpoint_issue
+    from hashbank.feed.head import head_lock
+    from hashbank.feed.publish import entry_line
+    from hashbank.feedformat import GENESIS, chain_step, format_time
     from hashbank.models import FeedEntry, FeedHead, FeedOutbox, Snapshot
 
     start = time.perf_counter()
@@ -229,7 +231,7 @@ def delivery_cost(database_url: str, workers: int, keys: dict[str, str], entries
 def full_sync(port: int, key: str, keys: dict[str, str], entries: int) -> tuple[float, int, int]:
     """Follow the feed from 0 to the end, verifying every page before using it. The next page
     is fetched while this one is verified (its cursor is in the Feed-Next-Cursor header)."""
-    from hashbank.fingerprints.verify import FeedVerifier
+    from hashbank.feedformat import FeedVerifier
 
     verifier = FeedVerifier(keys)
     client = Client(port, key)

@@ -287,7 +287,7 @@ class FeedReader:
     verified against the signed checkpoint. Counts verification failures (gaps, forks)."""
 
     def __init__(self, port: int, key: str, trusted: dict[str, str]) -> None:
-        from hashbank.fingerprints.verify import FeedVerifier
+        from hashbank.feedformat import FeedVerifier
 
         self.port, self.headers = port, {"Authorization": f"Bearer {key}"}
         self.verifier = FeedVerifier(trusted)
@@ -312,7 +312,7 @@ class FeedReader:
 
     def sync_once(self) -> bool:
         """Checkpoint, then pages up to its head. True when the head was reached."""
-        from hashbank.fingerprints.verify import VerifyError
+        from hashbank.feedformat import VerifyError
 
         got = self._get("/api/v1/checkpoint")
         if got is None:

@@ -1,10 +1,15 @@
 """django-rq jobs. Each takes ids or names, re-reads what it needs, and is safe to run twice.
 
-They are thin on purpose: the work is in plain functions that tests call directly."""
+They are thin on purpose: the work is in plain functions that tests call directly. This module
+sits above everything it calls: the services and the feed enqueue these jobs by dotted name
+("hashbank.jobs.feed_publish", see hashbank.queueing) and never import it, so there is no
+import cycle to hide inside a function."""
 
 from __future__ import annotations
 
 from hashbank import services
+from hashbank.feed import prune, publish, push, snapshots
+from hashbank.queueing import coalesce_release
 
 
 def record_heartbeat(name: str) -> int:
@@ -16,19 +21,23 @@ def feed_publish() -> int:
     run one at a time (the head row serialises them) and a run with nothing to do is cheap.
     Queued coalesced: clearing the "one is waiting" flag before reading the outbox means
     anything committed after this read queues another run."""
-    from hashbank.feed.publish import publish_pending
-    from hashbank.queueing import coalesce_release
-
     coalesce_release(feed_publish)
 
-    return publish_pending()
+    return publish.publish_pending()
+
+
+def feed_push() -> dict[str, int]:
+    """Send the signed checkpoint to every partner endpoint behind it (hashbank.feed.push).
+    Queued coalesced after a publisher run that published entries, and by the sweep when a
+    retry is due; the flag is cleared before the head is read, so a run published meanwhile
+    queues another push."""
+    coalesce_release(feed_push)
+    return push.push_run()
 
 
 def feed_snapshot(force: bool = False) -> int | None:
     """Write a snapshot of the active set at the current head (unless one exists there)."""
-    from hashbank.feed.snapshots import snapshot_build
-
-    snapshot = snapshot_build(force=force)
+    snapshot = snapshots.snapshot_build(force=force)
     return snapshot.position if snapshot else None
 
 
@@ -36,22 +45,15 @@ def feed_snapshot_refresh() -> int | None:
     """After a case is withdrawn or deleted: publish, then replace the newest snapshot so no
     kept snapshot holds the withdrawn values beyond FEED_SNAPSHOT_GRACE. Coalesced like the
     publisher: many withdrawals at once make one snapshot."""
-    from hashbank.feed.snapshots import snapshot_refresh
-    from hashbank.queueing import coalesce_release
-
     coalesce_release(feed_snapshot_refresh)
-    return snapshot_refresh()
+    return snapshots.snapshot_refresh()
 
 
 def feed_snapshot_sweep() -> dict[str, int]:
     """Delete superseded snapshot files and dead writers' leftovers (periodic)."""
-    from hashbank.feed.snapshots import snapshot_sweep
-
-    return snapshot_sweep()
+    return snapshots.snapshot_sweep()
 
 
 def feed_prune() -> int:
     """Apply the retention period (daily). Safe to run twice: the floor only moves forward."""
-    from hashbank.feed.prune import feed_prune as prune
-
-    return prune()[1]
+    return prune.feed_prune()[1]

@@ -15,11 +15,17 @@ Coalescing: a job that drains a shared backlog (the feed publisher) is queued at
 a time. A short-lived Redis flag says "one is waiting"; the job clears it as it starts, before
 it reads the backlog, so anything committed after that read queues a fresh run and nothing
 is ever left behind.
+
+Naming a job: the function itself, or its dotted name ("hashbank.jobs.feed_publish"), which is
+how django-rq's workers find it too. The jobs call the services and the feed; code below them
+(hashbank.services, hashbank.feed) names the jobs it enqueues, so no module imports the jobs
+that import it (tests/test_import_graph.py checks every such name is a job).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -33,8 +39,24 @@ logger = logging.getLogger(__name__)
 #: at worst one extra run per this many seconds, never a lost one.
 COALESCE_TTL = 60
 
+#: A job: the function, or its dotted name.
+Job = Callable[..., Any] | str
 
-def enqueue_on_commit(job: Callable[..., Any], *args: Any, queue: str = "default", coalesce: bool = False) -> None:
+
+def job_name(job: Job) -> str:
+    """The job's dotted name, as django-rq records it (`func_name`)."""
+    return job if isinstance(job, str) else f"{job.__module__}.{job.__qualname__}"
+
+
+def job_function(job: Job) -> Callable[..., Any]:
+    """The function a job names, imported when it is about to run."""
+    if not isinstance(job, str):
+        return job
+    module, _, name = job.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def enqueue_on_commit(job: Job, *args: Any, queue: str = "default", coalesce: bool = False) -> None:
     """Run `job(*args)` after commit. Jobs take ids and are safe to run twice."""
     transaction.on_commit(lambda: enqueue_now(job, *args, queue=queue, coalesce=coalesce), robust=True)
 
@@ -53,17 +75,16 @@ def _client(url: str, connect_timeout: float, socket_timeout: float):  # -> redi
                                 health_check_interval=30)
 
 
-def coalesce_key(job: Callable[..., Any], *args: Any) -> str:
-    name = f"{job.__module__}.{job.__qualname__}"
-    return "imageshield:queued:" + ":".join([name, *map(str, args)])
+def coalesce_key(job: Job, *args: Any) -> str:
+    return "imageshield:queued:" + ":".join([job_name(job), *map(str, args)])
 
 
-def enqueue_now(job: Callable[..., Any], *args: Any, queue: str = "default", coalesce: bool = False) -> bool:
+def enqueue_now(job: Job, *args: Any, queue: str = "default", coalesce: bool = False) -> bool:
     """Run or queue the job now; False when it could not be queued (logged, never raised)."""
-    name = getattr(job, "__name__", str(job))
+    name = job_name(job).rpartition(".")[2]
     if settings.JOBS_IN_PROCESS:
         try:
-            job(*args)
+            job_function(job)(*args)
         except Exception:
             # The request that caused the job has committed already; a failed job must not
             # turn that success into an error page. Jobs are idempotent and re-run by the
@@ -90,7 +111,7 @@ def enqueue_now(job: Callable[..., Any], *args: Any, queue: str = "default", coa
         return False
 
 
-def coalesce_release(job: Callable[..., Any], *args: Any) -> None:
+def coalesce_release(job: Job, *args: Any) -> None:
     """Called by a coalesced job as it starts, before it reads its backlog."""
     if settings.JOBS_IN_PROCESS:
         return
@@ -98,4 +119,4 @@ def coalesce_release(job: Callable[..., Any], *args: Any) -> None:
         redis_connection().delete(coalesce_key(job, *args))
     except Exception as error:
         # Running without Redis is possible only from the sweep; the flag then expires.
-        logger.warning("could not clear the queued flag of %s: %s", job.__name__, error)
+        logger.warning("could not clear the queued flag of %s: %s", job_name(job).rpartition(".")[2], error)

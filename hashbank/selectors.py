@@ -198,7 +198,11 @@ def case_delivery(*, case: Case, events: Sequence[CaseEvent] = ()) -> CaseDelive
     published = [e for e in events if e.kind in (CaseEvent.Kind.SHARED_WITH_PARTNERS, CaseEvent.Kind.WITHDRAWAL_SHARED)
                  and isinstance(e.data, dict) and isinstance(e.data.get("first"), int)
                  and isinstance(e.data.get("last"), int)]
-    all_positions = [p for positions in per_file.values() for p in positions]
+    # The whole case: its files in the list while it is active (not the withdrawals of files
+    # withdrawn on the way), their withdrawals once the case is withdrawn.
+    file_active = {file_id: file_status == CaseFile.Status.ACTIVE for _, _, file_id, file_status in fingerprints}
+    all_positions = [p for file_id, positions in per_file.items() if file_active[file_id] == case.is_active
+                     for p in positions]
     groups = ([_ranges(positions) for positions in per_file.values()]
               + [[(e.data["first"], e.data["last"])] for e in published]
               + [_ranges(all_positions)])

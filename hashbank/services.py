@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from hashbank import references
 from hashbank.apikeys import key_generate, key_hash
+from hashbank.feed.push import push_on_commit, push_url_parse
 from hashbank.fingerprints import FingerprintError, validate
 from hashbank.models import (
     Case,
@@ -31,6 +32,7 @@ from hashbank.models import (
     Partner,
     PartnerFeedback,
     PartnerKey,
+    PushEndpoint,
 )
 from hashbank.models.feed import FeedOp
 from hashbank.queueing import enqueue_on_commit
@@ -445,19 +447,16 @@ def _outbox(fingerprints: Sequence[Fingerprint], op: str, now: datetime, case: C
                            case_id=f.case_id, created_at=now)
                 for f in fingerprints]
     FeedOutbox.objects.bulk_create(rows)
-    from hashbank import jobs
-
     # Coalesced: a burst of submissions queues one publisher run, not one each (issue 11).
-    enqueue_on_commit(jobs.feed_publish, coalesce=True)
+    # Named, not imported: hashbank.jobs calls these services (hashbank.queueing).
+    enqueue_on_commit("hashbank.jobs.feed_publish", coalesce=True)
 
 
 def _snapshot_refresh_on_commit() -> None:
     """Snapshot files hold every active value: replace the newest so the withdrawn ones leave
     the disk (hashbank.feed.snapshots, retention). It publishes first itself, so it does not
     matter which worker runs it or whether the publish job ran yet."""
-    from hashbank import jobs
-
-    enqueue_on_commit(jobs.feed_snapshot_refresh, coalesce=True)
+    enqueue_on_commit("hashbank.jobs.feed_snapshot_refresh", coalesce=True)
 
 
 def _lock(case: Case) -> Case:
@@ -512,12 +511,17 @@ class FeedbackConflict(ValueError):
     """An idempotency key this partner already used, with a different report."""
 
 
-def partner_create(*, name: str, listed_publicly: bool = False, public_name: str = "") -> Partner:
+def partner_create(*, name: str, listed_publicly: bool = False, public_name: str = "",
+                   internal: bool = False) -> Partner:
+    """`internal`: our own reader of the feed (the hosted lookup's index process), never counted
+    or named as a partner platform anywhere."""
     name = name.strip()
     if not name:
         raise ValueError("a partner needs a name")
+    if internal and listed_publicly:
+        raise ValueError("an internal reader is never listed as a partner")
     return Partner.objects.create(name=name, listed_publicly=listed_publicly, public_name=public_name.strip(),
-                                  created_at=timezone.now())
+                                  is_internal=internal, created_at=timezone.now())
 
 
 def partner_key_issue(*, partner: Partner, label: str = "") -> IssuedKey:
@@ -541,6 +545,41 @@ def partner_key_touch(*, key: PartnerKey) -> None:
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() >= 60:
         PartnerKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+
+
+def push_endpoint_set(*, partner: Partner, url: str, is_active: bool = True) -> PushEndpoint:
+    """Register, change or switch on or off the partner's push endpoint (PUT /api/v1/push,
+    `manage.py partner_push_set`). PushUrlError (hashbank.feed.push) when the URL cannot be
+    used; its address is checked again, resolved, at every delivery. Registering again clears
+    the failures, which resumes a paused endpoint; a new URL starts from nothing pushed. When
+    on, a first push is queued at once, so the partner sees in its status whether it works."""
+    push_url_parse(url)
+    now = timezone.now()
+    with transaction.atomic():
+        endpoint, created = PushEndpoint.objects.select_for_update().get_or_create(
+            partner=partner, defaults={"url": url, "is_active": is_active, "created_at": now})
+        if not created:
+            if endpoint.url != url:
+                endpoint.pushed_version, endpoint.last_success_at, endpoint.last_failure_at = 0, None, None
+            endpoint.url, endpoint.is_active, endpoint.failures, endpoint.last_error = url, is_active, 0, ""
+            endpoint.save()
+        if is_active:
+            push_on_commit()
+    return endpoint
+
+
+def push_endpoint_switch_off(*, partner: Partner) -> PushEndpoint | None:
+    """Stop pushing to the partner and keep its URL and record (`partner_push_set --off`)."""
+    endpoint = PushEndpoint.objects.filter(partner=partner).first()
+    if endpoint is not None and endpoint.is_active:
+        endpoint.is_active = False
+        endpoint.save(update_fields=["is_active"])
+    return endpoint
+
+
+def push_endpoint_remove(*, partner: Partner) -> bool:
+    """Forget the partner's push endpoint (DELETE /api/v1/push); False if it had none."""
+    return PushEndpoint.objects.filter(partner=partner).delete()[0] > 0
 
 
 def partner_feedback_record(*, partner: Partner, items: Sequence[FeedbackItem]) -> list[str]:

@@ -208,7 +208,7 @@ def _active_fingerprints(ends: Sequence[datetime]) -> list[int]:
 def _partners_active(ends: Sequence[datetime]) -> list[int]:
     """Partners set up before each end that are active now: when a partner stops is not
     recorded, so one that has left counts in no month."""
-    counts = Partner.objects.filter(is_active=True).aggregate(**{
+    counts = Partner.objects.filter(is_active=True, is_internal=False).aggregate(**{
         f"e{i}": Count("pk", filter=Q(created_at__lt=end)) for i, end in enumerate(ends)
     })
     return [counts[f"e{i}"] for i in range(len(ends))]

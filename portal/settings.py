@@ -292,6 +292,9 @@ FEED_MAX_BODY_BYTES = int(os.environ.get("FEED_MAX_BODY_BYTES", str(64 * 1024)))
 # this many seconds of each other share one mark row (its time is the latest of them: the
 # page then says "by" that time, never earlier than the truth).
 FEED_DELIVERY_MARK_SECONDS = int(os.environ.get("FEED_DELIVERY_MARK_SECONDS", "60"))
+# Marks older than this are merged into one a key and day (`feed_prune`, daily): the status
+# pages then give such fetches as a date, not a time.
+FEED_DELIVERY_COMPACT_DAYS = int(os.environ.get("FEED_DELIVERY_COMPACT_DAYS", "30"))
 # Off only to measure what recording costs (bench/feed_bench.py): with it off the status
 # pages say nothing about delivery rather than something untrue.
 FEED_DELIVERY_RECORDING = env_bool("FEED_DELIVERY_RECORDING", True)
@@ -347,3 +350,46 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/") or (
     "http://127.0.0.1:8000" if DEBUG else f"https://{ALLOWED_HOSTS[0]}"
 )
+
+# --- The hosted lookup (issue 16; hashbank.api.lookup, hashbank.platform.lookup_service) -------
+# POST /api/v1/lookup asks the lookup process (`manage.py lookup_serve`, its own unit) on this
+# loopback address. Unset: with the embedded default (no Redis) the API answers from an index
+# of the database held in the web process, fine for a demo list; otherwise it answers 503.
+LOOKUP_URL = os.environ.get("LOOKUP_URL", "").rstrip("/")
+# Seconds the API waits for the lookup process before answering 503 (it never hangs).
+LOOKUP_TIMEOUT = float(os.environ.get("LOOKUP_TIMEOUT", "1.0"))
+# The lookup process: where it listens, the store it keeps, the feed it follows (our own,
+# through the verified platform sync) with the key of an internal partner, how often it syncs,
+# when it folds its journal into a new index, and after how long without a successful sync it
+# stops answering (it could be missing withdrawals).
+LOOKUP_LISTEN = os.environ.get("LOOKUP_LISTEN", "127.0.0.1:8766")
+LOOKUP_STORE_DIR = Path(os.environ.get("LOOKUP_STORE_DIR", BASE_DIR / "media" / "lookup-store"))
+LOOKUP_FEED_URL = os.environ.get("LOOKUP_FEED_URL", "").rstrip("/") or f"{PUBLIC_BASE_URL}/api/v1"
+LOOKUP_FEED_KEY = os.environ.get("LOOKUP_FEED_KEY", "")
+LOOKUP_SYNC_SECONDS = float(os.environ.get("LOOKUP_SYNC_SECONDS", "1.0"))
+LOOKUP_FOLD_BYTES = int(os.environ.get("LOOKUP_FOLD_BYTES", str(4 * 1024 * 1024)))
+LOOKUP_MAX_STALE_SECONDS = float(os.environ.get("LOOKUP_MAX_STALE_SECONDS", "60"))
+# Lookups have a token bucket per key of their own (hashbank.api.ratelimit): a forum makes one
+# call per uploaded image. 0 turns the limit off.
+LOOKUP_RATE_PER_SECOND = float(os.environ.get("LOOKUP_RATE_PER_SECOND", "20"))
+LOOKUP_RATE_BURST = int(os.environ.get("LOOKUP_RATE_BURST", "40"))
+
+# --- Push to partners (issue 16; hashbank.feed.push, docs/platforms.md "Push") -----------------
+# A partner may register an HTTPS endpoint (PUT /api/v1/push); after a publisher run that
+# published entries a job POSTs it the signed checkpoint. Each delivery resolves the host, refuses
+# any private, loopback, link-local, multicast or reserved address, and connects to the vetted
+# address: the connection (with TLS) within PUSH_TIMEOUT_SECONDS, the answer within as long again.
+PUSH_TIMEOUT_SECONDS = float(os.environ.get("PUSH_TIMEOUT_SECONDS", "3"))
+# Endpoints one job pushes to at once (a slow endpoint holds only its own slot).
+PUSH_CONCURRENCY = int(os.environ.get("PUSH_CONCURRENCY", "8"))
+# After a failed push the endpoint is tried again this many seconds later, doubling after each
+# failure up to the maximum (the sweep, every minute, queues due retries); after this many failures
+# in a row it is paused until the partner registers it again.
+PUSH_RETRY_BASE_SECONDS = int(os.environ.get("PUSH_RETRY_BASE_SECONDS", "60"))
+PUSH_RETRY_MAX_SECONDS = int(os.environ.get("PUSH_RETRY_MAX_SECONDS", "3600"))
+PUSH_PAUSE_AFTER_FAILURES = int(os.environ.get("PUSH_PAUSE_AFTER_FAILURES", "12"))
+# A CA bundle (PEM) that endpoints' certificates must chain to; empty: the system's trust store.
+PUSH_CA_FILE = os.environ.get("PUSH_CA_FILE", "")
+# For tests and benchmarks on this machine only (a receiver on 127.0.0.1): networks pushed to
+# despite the address rules, comma-separated CIDRs. Leave it empty everywhere else.
+PUSH_ALLOW_ADDRESSES = env_list("PUSH_ALLOW_ADDRESSES", "")

@@ -5,6 +5,7 @@ follow what happened (never "partners received" before one did)."""
 
 from __future__ import annotations
 
+import io
 import threading
 from datetime import timedelta
 
@@ -12,10 +13,11 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from hashbank import selectors
 from hashbank.feed import delivery
-from hashbank.feed.publish import head_read
+from hashbank.feed.head import head_read
 from hashbank.models import CaseEvent, CaseFile, DeliveryMark, Fingerprint, PartnerKey
 from hashbank.services import (
     FeedbackItem,
@@ -269,6 +271,8 @@ def test_the_status_page_follows_each_partner_and_never_says_received_before_it_
 
     fetch_all(client, second_secret)
     html = status_html(survivor)
+    # The case as a whole: the file still in the list, fetched by both (not the withdrawal's 1 of 2).
+    assert 'data-case-reach="2/2"' in html
     assert 'data-reach="1/2"' in html
     assert "Partner platforms that have fetched the withdrawal: 1 of 2" in html
     assert "A partner platform fetched your withdrawal and stops using those fingerprints." in html
@@ -328,3 +332,77 @@ def test_publications_keep_their_positions_so_pruning_loses_nothing():
     assert event.data == {"fingerprints": 5, "first": 1, "last": 5}
     delivered = selectors.case_delivery(case=receipt.case, events=[event])
     assert set(delivered.events) == {event.pk}
+
+
+# --- Compaction --------------------------------------------------------------------------
+
+
+def test_old_marks_merge_into_one_a_day_and_claim_nothing_new(client, settings):
+    """Marks older than FEED_DELIVERY_COMPACT_DAYS become one a key, run and day: the one that
+    reached furthest (served last) stays, so every answer still holds, at most later in the day;
+    recent marks and separate runs are left alone; running it again changes nothing."""
+    from django.core.management import call_command
+
+    make_case(files=3)
+    publish()
+    partner, _ = make_partner("Platform")
+    key = key_of(partner)
+    old = timezone.now() - timedelta(days=settings.FEED_DELIVERY_COMPACT_DAYS + 2)
+    old = old.replace(hour=9, minute=0)
+    # One old day of pages, one mark each; then, the same day, a run that skipped ahead.
+    for i, high in enumerate((3, 6, 9)):
+        at = old + timedelta(hours=i)
+        DeliveryMark.objects.create(key=key, partner=partner, run_start=0, high=high, at=at, opened_at=at)
+    skipped_at = old + timedelta(hours=4)
+    DeliveryMark.objects.create(key=key, partner=partner, run_start=11, high=13, at=skipped_at, opened_at=skipped_at)
+    recent = timezone.now()
+    DeliveryMark.objects.create(key=key, partner=partner, run_start=11, high=15, at=recent, opened_at=recent)
+    before = delivery.reach([[(1, 3)], [(4, 9)], [(12, 13)], [(14, 15)], [(10, 12)]])
+
+    out = io.StringIO()
+    call_command("feed_prune", "--dry-run", stdout=out)
+    assert "delivery marks: would merge 2" in out.getvalue()
+    assert DeliveryMark.objects.count() == 5  # a dry run merges nothing
+    assert delivery.marks_compact() == 2
+    assert marks(partner) == [(0, 9), (11, 13), (11, 15)]
+    after = delivery.reach([[(1, 3)], [(4, 9)], [(12, 13)], [(14, 15)], [(10, 12)]])
+    assert [r.fetched for r in after] == [r.fetched for r in before] == [1, 1, 1, 1, 0]
+    # Position 1 was fetched at 09:00; it is now said to be fetched by 11:00, the same day.
+    assert before[0].last_at == old and after[0].last_at == old + timedelta(hours=2)
+    assert after[0].last_at.date() == before[0].last_at.date()
+    assert delivery.marks_compact() == 0
+
+
+def test_fetches_older_than_the_minute_marks_are_told_by_their_date(client, settings):
+    receipt = make_case(files=1)
+    publish()
+    partner, _ = make_partner("Platform")
+    old = timezone.now() - timedelta(days=settings.FEED_DELIVERY_COMPACT_DAYS + 1)
+    DeliveryMark.objects.create(key=key_of(partner), partner=partner, run_start=0, high=5, at=old, opened_at=old)
+    survivor = Client()
+    open_case(survivor, receipt)
+    html = status_html(survivor)
+    day = date_format(old, "DATE_FORMAT")
+    assert f"Partner platforms that have fetched them: 1 of 1 (the last on {day})." in html
+    assert f'<time datetime="{old:%Y-%m-%d}">{day}</time> <span>A partner platform fetched these fingerprints.' in html
+
+
+def test_our_own_reader_and_lookup_only_partners_are_not_partner_platforms(client):
+    """The hosted lookup's index process reads the feed with an internal partner's key, and a
+    small forum may use only the lookup: neither holds a list, so neither is counted in "N of M",
+    stamps the transparency figures' first fetch, or counts as a partner there."""
+    from hashbank.lookup.services import partner_lookup_key_issue
+    from hashbank.models import FeedEntry
+    from hashbank.transparency import _partners_active
+
+    make_case(files=1)
+    publish()
+    internal = partner_create(name="Image Shield lookup (internal)", internal=True)
+    fetch_all(client, partner_key_issue(partner=internal).secret)
+    partner_lookup_key_issue(partner=partner_create(name="Small Forum"))
+    [reach] = delivery.reach([[(1, 5)]])
+    assert (reach.fetched, reach.platforms) == (0, 0)
+    assert not FeedEntry.objects.filter(first_fetched_at__isnull=False).exists()
+    assert _partners_active([timezone.now()]) == [1]  # the forum, not our own reader
+    with pytest.raises(ValueError):
+        partner_create(name="Listed reader", internal=True, listed_publicly=True)

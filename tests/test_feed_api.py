@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hashbank.fingerprints.verify import GENESIS, FeedVerifier, chain_step, entry_bytes
+from hashbank.feedformat import GENESIS, FeedVerifier, chain_step, entry_bytes
 from hashbank.models import FeedEntry, Fingerprint
 from hashbank.services import case_create, case_file_withdraw, partner_create, partner_key_issue
 from tests.feed_helpers import auth, one_file, publish, sync, trusted_keys
@@ -126,8 +126,18 @@ def test_checkpoint_names_the_head_and_its_version_grows(client, secret):
 def test_openapi_is_served_and_describes_every_route(client):
     document = client.get("/api/v1/openapi.json").json()
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/feed", "/checkpoint", "/keys", "/snapshots/latest",
-                                      "/snapshots/{position}/file", "/feedback", "/openapi.json", "/evidence"}
+    # Every route of the partner API (but the catch-all 404) is described, and nothing else.
+    import re
+
+    from django.urls import URLPattern
+
+    from hashbank.api.urls import urlpatterns
+
+    routes = {"/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(p.pattern)) for p in urlpatterns
+              if isinstance(p, URLPattern) and p.name != "not_found"}
+    assert {"/feed", "/checkpoint", "/keys", "/snapshots/latest", "/snapshots/{position}/file", "/feedback",
+            "/openapi.json", "/evidence", "/lookup"} <= routes
+    assert set(document["paths"]) == routes
 
 
 def test_a_page_costs_a_fixed_number_of_queries(client, secret, django_assert_max_num_queries):
@@ -146,15 +156,15 @@ def test_a_page_costs_a_fixed_number_of_queries(client, secret, django_assert_ma
 def test_the_openapi_entry_shapes_are_the_verifiers():
     """What the OpenAPI description promises partners is exactly what the verifier accepts:
     an addition with every field, a withdrawal with the id only (format 2)."""
+    from hashbank import feedformat
     from hashbank.api.openapi import openapi_document
-    from hashbank.fingerprints import verify
 
     schemas = openapi_document()["components"]["schemas"]
     assert {s["$ref"] for s in schemas["Entry"]["oneOf"]} == {"#/components/schemas/Addition",
                                                               "#/components/schemas/Withdrawal"}
-    assert set(schemas["Addition"]["required"]) == set(verify.ADD_FIELDS)
-    assert set(schemas["Withdrawal"]["required"]) == set(verify.WITHDRAW_FIELDS)
+    assert set(schemas["Addition"]["required"]) == set(feedformat.ADD_FIELDS)
+    assert set(schemas["Withdrawal"]["required"]) == set(feedformat.WITHDRAW_FIELDS)
     assert schemas["Addition"]["properties"]["op"]["enum"] == ["add"]
     assert schemas["Withdrawal"]["properties"]["op"]["enum"] == ["withdraw"]
     for name in ("Page", "Checkpoint", "KeySet", "SnapshotManifest"):
-        assert schemas[name]["properties"]["format"]["enum"] == [verify.FORMAT_VERSION], name
+        assert schemas[name]["properties"]["format"]["enum"] == [feedformat.FORMAT_VERSION], name

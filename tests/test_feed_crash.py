@@ -11,7 +11,7 @@ import pytest
 
 from hashbank.feed.publish import publish_pending
 from hashbank.feed.snapshots import snapshot_build, snapshot_dir
-from hashbank.fingerprints.verify import GENESIS, chain_step
+from hashbank.feedformat import GENESIS, chain_step
 from hashbank.models import FeedEntry, FeedHead, FeedOutbox, Fingerprint, Snapshot
 from hashbank.services import case_create
 from tests.conftest import ROOT

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from hashbank.fingerprints.verify import FeedVerifier, VerifyError
+from hashbank.feedformat import FeedVerifier, VerifyError
 from hashbank.models import Fingerprint
 from hashbank.platform.feed import FeedClient, FeedState, read_feed
 from hashbank.services import case_create, case_withdraw, partner_create, partner_key_issue

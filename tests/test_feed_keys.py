@@ -6,8 +6,8 @@ import json
 import pytest
 from django.core.management import call_command
 
-from hashbank.feed import signing
-from hashbank.fingerprints.verify import FeedVerifier, VerifyError, verify_keyset
+from hashbank.feed import checkpoint, signing
+from hashbank.feedformat import FeedVerifier, VerifyError, verify_keyset
 from hashbank.models import SigningKey
 from hashbank.services import case_create, partner_create, partner_key_issue
 from tests.feed_helpers import auth, one_file, publish
@@ -74,7 +74,7 @@ def test_a_key_set_needs_a_trusted_signature_and_one_from_each_new_key(client):
     signing.sign(b"x")
     body, signatures = keyset(client)
     trusted = {k["kid"]: k["public_key"] for k in json.loads(body)["keys"]}
-    signing.signing_key_rotate()
+    checkpoint.signing_key_rotate()
     body, signatures = keyset(client)
     new_kid = next(kid for kid in signatures if kid not in trusted)
 

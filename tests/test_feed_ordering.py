@@ -12,7 +12,7 @@ from django.db import connection
 from hashbank.feed import pages
 from hashbank.feed.publish import publish_pending
 from hashbank.feed.signing import keys_published
-from hashbank.fingerprints.verify import FeedVerifier, entry_bytes
+from hashbank.feedformat import FeedVerifier, entry_bytes
 from hashbank.models import FeedEntry, FeedOutbox, Fingerprint
 from hashbank.services import case_create, case_file_withdraw
 from tests.feed_helpers import one_file

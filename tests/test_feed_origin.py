@@ -12,9 +12,9 @@ import hashlib
 import pytest
 from threatexchange.signal_type.pdq.signal import PdqSignal
 
+from hashbank import feedformat
 from hashbank.feed.snapshots import snapshot_build
-from hashbank.fingerprints import verify
-from hashbank.fingerprints.verify import FeedVerifier, VerifyError, origin_of
+from hashbank.feedformat import FeedVerifier, VerifyError, origin_of
 from hashbank.models import Fingerprint
 from hashbank.platform.exchange import SurvivorHashFeedSignalExchangeAPI
 from hashbank.platform.feed import FeedClient
@@ -60,10 +60,10 @@ def test_the_snapshot_carries_origins_and_the_verifier_reads_them(client, secret
     pdq_case(pdq_value())
     publish()
     snapshot = snapshot_build(force=True)
-    manifest = verify.verify_snapshot_manifest(snapshot.manifest_body, snapshot.kid, snapshot.signature,
+    manifest = feedformat.verify_snapshot_manifest(snapshot.manifest_body, snapshot.kid, snapshot.signature,
                                                trusted_keys(client))
     data = (tmp_path / snapshot.file_name).read_bytes()
-    origins = {origin_of(e) for e in verify.read_snapshot(manifest, data)}
+    origins = {origin_of(e) for e in feedformat.read_snapshot(manifest, data)}
     assert origins == {"survivor", "helpline"}
 
 
@@ -81,14 +81,14 @@ def test_an_unknown_origin_is_refused_and_a_missing_one_is_unrecorded(client):
 def test_a_snapshot_line_must_be_an_addition(client):
     from hashbank.feed.signing import sign
 
-    line = verify.entry_bytes({"position": 3, "op": "withdraw", "id": "f" * 20, "time": "2026-12-02T00:00:00Z"})
+    line = feedformat.entry_bytes({"position": 3, "op": "withdraw", "id": "f" * 20, "time": "2026-12-02T00:00:00Z"})
     data = gzip.compress(line + b"\n")
-    body = verify.entry_bytes({"format": verify.FORMAT_VERSION, "kind": verify.SNAPSHOT_KIND, "position": 3,
+    body = feedformat.entry_bytes({"format": feedformat.FORMAT_VERSION, "kind": feedformat.SNAPSHOT_KIND, "position": 3,
                                "head_digest": "0" * 64, "count": 1, "sha256": hashlib.sha256(data).hexdigest(),
                                "size": len(data), "created_at": "2026-12-02T00:00:00Z", "download": "/x"})
-    manifest = verify.verify_snapshot_manifest(body, *sign(body), trusted_keys(client))
+    manifest = feedformat.verify_snapshot_manifest(body, *sign(body), trusted_keys(client))
     with pytest.raises(VerifyError, match="snapshot line 1 is not an addition"):
-        list(verify.read_snapshot(manifest, data))
+        list(feedformat.read_snapshot(manifest, data))
 
 
 @pytest.mark.django_db(transaction=True)

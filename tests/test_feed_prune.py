@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from hashbank.feed.prune import feed_prune
 from hashbank.feed.snapshots import snapshot_build
-from hashbank.fingerprints.verify import FeedVerifier, VerifyError, verify_snapshot_manifest
+from hashbank.feedformat import FeedVerifier, VerifyError, verify_snapshot_manifest
 from hashbank.models import FeedEntry, FeedHead, Fingerprint
 from hashbank.services import case_create, case_delete, partner_create, partner_key_issue
 from tests.feed_helpers import auth, one_file, publish, sync, trusted_keys

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from hashbank import jobs
 from hashbank.feed.snapshots import snapshot_build, snapshot_path
-from hashbank.fingerprints.verify import FeedVerifier, VerifyError, read_snapshot, verify_snapshot_manifest
+from hashbank.feedformat import FeedVerifier, VerifyError, read_snapshot, verify_snapshot_manifest
 from hashbank.models import Fingerprint, Snapshot
 from hashbank.queueing import enqueue_on_commit
 from hashbank.services import (

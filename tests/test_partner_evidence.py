@@ -20,11 +20,11 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from hashbank import feedformat
 from hashbank.feed import evidence as feed_evidence
 from hashbank.feed import pages, progress
-from hashbank.feed.publish import head_read
-from hashbank.fingerprints import verify
-from hashbank.fingerprints.verify import VerifyError
+from hashbank.feed.head import head_read
+from hashbank.feedformat import VerifyError
 from hashbank.models import FeedEntry, Fingerprint, FingerprintReview, PartnerProgress
 from hashbank.services import (
     FeedbackItem,
@@ -85,7 +85,7 @@ def evidence(client, secret, headers=None, **params):
 def document(client, secret, **params) -> dict:
     response = evidence(client, secret, **params)
     assert response.status_code == 200, response.content
-    return verify.verify_evidence(response.content, response["Feed-Key-Id"], response["Feed-Signature"],
+    return feedformat.verify_evidence(response.content, response["Feed-Key-Id"], response["Feed-Signature"],
                                   trusted_keys(client))
 
 
@@ -245,10 +245,10 @@ def test_the_document_verifies_and_a_changed_byte_is_refused(client, feed_of_sev
     response = evidence(client, secret)
     assert response["Content-Type"] == "application/json" and response["Cache-Control"] == "no-store"
     body, kid, signature = response.content, response["Feed-Key-Id"], response["Feed-Signature"]
-    assert body == verify.entry_bytes(json.loads(body))  # canonical JSON, exactly the bytes signed
+    assert body == feedformat.entry_bytes(json.loads(body))  # canonical JSON, exactly the bytes signed
     keys = trusted_keys(client)
-    d = verify.verify_evidence(body, kid, signature, keys)
-    assert d["kind"] == verify.EVIDENCE_KIND and d["format"] == verify.FORMAT_VERSION
+    d = feedformat.verify_evidence(body, kid, signature, keys)
+    assert d["kind"] == feedformat.EVIDENCE_KIND and d["format"] == feedformat.FORMAT_VERSION
     assert d["partner"] == "Platform"
     head = head_read()
     assert d["head"] == {"position": 7, "checkpoint_version": head.checkpoint_version}
@@ -256,17 +256,17 @@ def test_the_document_verifies_and_a_changed_byte_is_refused(client, feed_of_sev
     assert d["fetched"]["position"] == 3 and (d["fetched"]["additions"], d["fetched"]["withdrawals"]) == (3, 0)
     assert d["behind"]["entries"] == 4
     fourth = FeedEntry.objects.get(position=4).published_at
-    assert d["behind"]["oldest_unfetched_published_at"] == verify.format_time(fourth)
+    assert d["behind"]["oldest_unfetched_published_at"] == feedformat.format_time(fourth)
     assert 0 <= d["behind"]["seconds_since_last_page"] < 3600
     for index in (0, len(body) // 2, len(body) - 2):
         changed = bytearray(body)
         changed[index] ^= 0x01
         with pytest.raises(VerifyError, match="signature"):
-            verify.verify_evidence(bytes(changed), kid, signature, keys)
+            feedformat.verify_evidence(bytes(changed), kid, signature, keys)
     forged = body.replace(b'"additions":3', b'"additions":9')
     assert forged != body
     with pytest.raises(VerifyError, match="signature"):
-        verify.verify_evidence(forged, kid, signature, keys)
+        feedformat.verify_evidence(forged, kid, signature, keys)
 
 
 def test_no_other_signed_document_passes_as_evidence_nor_evidence_as_another(client, feed_of_seven):
@@ -274,10 +274,10 @@ def test_no_other_signed_document_passes_as_evidence_nor_evidence_as_another(cli
     keys = trusted_keys(client)
     served = page(client, secret, 0, 3)
     with pytest.raises(VerifyError, match=r"expected a imageshield\.feed\.evidence"):
-        verify.verify_evidence(served.content, served["Feed-Key-Id"], served["Feed-Signature"], keys)
+        feedformat.verify_evidence(served.content, served["Feed-Key-Id"], served["Feed-Signature"], keys)
     response = evidence(client, secret)
     with pytest.raises(VerifyError, match=r"expected a imageshield\.feed\.checkpoint"):
-        verify.verify_checkpoint(response.content, response["Feed-Key-Id"], response["Feed-Signature"], keys)
+        feedformat.verify_checkpoint(response.content, response["Feed-Key-Id"], response["Feed-Signature"], keys)
 
 
 def test_the_verifier_cli_prints_ok_and_refuses_a_changed_byte(client, feed_of_seven, tmp_path):
@@ -290,7 +290,7 @@ def test_the_verifier_cli_prints_ok_and_refuses_a_changed_byte(client, feed_of_s
     (tmp_path / "ev.json").write_bytes(response.content)
 
     def run():
-        return subprocess.run([sys.executable, "-m", "hashbank.fingerprints.verify", "keys.json", "ev.h", "ev.json"],
+        return subprocess.run([sys.executable, "-m", "hashbank.feedformat", "keys.json", "ev.h", "ev.json"],
                               cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
                               capture_output=True, text=True, timeout=60)
 

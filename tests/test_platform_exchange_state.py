@@ -16,7 +16,7 @@ from threatexchange.utils import dataclass_json
 
 from hashbank.feed.prune import feed_prune
 from hashbank.feed.snapshots import snapshot_build
-from hashbank.fingerprints.verify import VerifyError
+from hashbank.feedformat import VerifyError
 from hashbank.models import CaseEvent, Fingerprint
 from hashbank.platform.exchange import (
     SurvivorHashFeedCheckpoint,

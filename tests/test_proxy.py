@@ -225,3 +225,85 @@ def test_the_partner_api_goes_to_its_own_pool(live_server, tmp_path, settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _tls_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+    connection.request("GET", path, headers={"Host": "localhost", **headers})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body, {k.lower(): v for k, v in response.getheaders()}
+
+
+def test_the_feed_and_its_snapshot_verify_through_the_proxy(proxy, settings, tmp_path):
+    """A partner syncs over TLS through the shipped nginx: every page and the checkpoint verify
+    (nginx passes the signed bytes and the signature headers untouched), the snapshot file
+    arrives byte-exact against its signed manifest, and the fetches count as delivered."""
+    import gzip
+    import hashlib
+    import json
+
+    from hashbank.feed.publish import publish_pending
+    from hashbank.feed.snapshots import snapshot_build
+    from hashbank.feedformat import FeedVerifier
+    from hashbank.models import DeliveryMark
+    from hashbank.services import case_create, partner_create, partner_key_issue
+    from tests.feed_helpers import one_file
+
+    settings.ALLOWED_HOSTS = ["localhost"]
+    settings.FEED_SNAPSHOT_DIR = tmp_path / "snapshots"
+    case_create(files=[one_file(3), one_file(2)])
+    publish_pending()
+    snapshot = snapshot_build(force=True)
+    partner = partner_create(name="Behind the proxy")
+    auth = {"Authorization": f"Bearer {partner_key_issue(partner=partner).secret}"}
+    status, body, _ = _tls_get(proxy["port"], "/api/v1/keys", {})
+    assert status == 200
+    verifier = FeedVerifier({k["kid"]: k["public_key"] for k in json.loads(body)["keys"]})
+    status, body, headers = _tls_get(proxy["port"], "/api/v1/checkpoint", auth)
+    assert status == 200
+    verifier.accept_checkpoint(body, headers["feed-key-id"], headers["feed-signature"])
+    entries = []
+    while True:
+        status, body, headers = _tls_get(proxy["port"], f"/api/v1/feed?cursor={verifier.position}&limit=2", auth)
+        assert status == 200 and headers["cache-control"] == "no-store"
+        page = verifier.accept_page(body, headers["feed-key-id"], headers["feed-signature"])
+        entries += page.entries
+        if not page.more:
+            break
+    assert len(entries) == 7 and verifier.position == 7
+
+    status, manifest_body, headers = _tls_get(proxy["port"], "/api/v1/snapshots/latest", auth)
+    assert status == 200
+    manifest = json.loads(manifest_body)
+    status, file_body, _ = _tls_get(proxy["port"], f"/api/v1/snapshots/{snapshot.position}/file", auth)
+    assert status == 200 and hashlib.sha256(file_body).hexdigest() == manifest["sha256"] == snapshot.sha256
+    assert len(gzip.decompress(file_body).splitlines()) == snapshot.count
+    assert DeliveryMark.objects.filter(partner=partner).order_by("-high").values_list("high", flat=True)[0] == 7
+
+
+def test_a_body_over_the_limit_is_refused_at_the_proxy(proxy, settings):
+    """nginx refuses a body over client_max_body_size (1 MB) with 413 before the site reads it:
+    nothing reaches the application, so nothing is recorded."""
+    from hashbank.models import PartnerFeedback
+    from hashbank.services import partner_create, partner_key_issue
+
+    settings.ALLOWED_HOSTS = ["localhost"]
+    secret = partner_key_issue(partner=partner_create(name="Oversized")).secret
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    connection = http.client.HTTPSConnection("127.0.0.1", proxy["port"], context=context, timeout=30)
+    body = b'{"feedback": [' + b" " * (2 * 1024 * 1024) + b"]}"
+    connection.request("POST", "/api/v1/feedback", body=body, headers={
+        "Host": "localhost", "Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+    response = connection.getresponse()
+    answer = response.read().decode(errors="replace")
+    connection.close()
+    # nginx's own page, not the site's JSON 413 (body_too_large): the site never saw the body.
+    assert response.status == 413 and "<center>nginx" in answer and "body_too_large" not in answer
+    assert not PartnerFeedback.objects.exists()

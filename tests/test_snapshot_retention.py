@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from hashbank.feed.snapshots import LOCK_NAME, snapshot_build, snapshot_dir, snapshot_sweep
-from hashbank.fingerprints.verify import read_snapshot, verify_snapshot_manifest
+from hashbank.feedformat import read_snapshot, verify_snapshot_manifest
 from hashbank.models import Fingerprint, Snapshot
 from hashbank.services import case_create, case_delete, case_withdraw, partner_create, partner_key_issue
 from tests.conftest import ROOT

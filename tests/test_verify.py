@@ -3,14 +3,18 @@ dropped, repeated or reordered page, a replayed older checkpoint, an expired one
 
 import ast
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from hashbank.fingerprints import verify
-from hashbank.fingerprints.verify import FeedVerifier, VerifyError
+from hashbank import feedformat
+from hashbank.feedformat import FeedVerifier, VerifyError
 from hashbank.services import case_create, partner_create, partner_key_issue
+from tests.conftest import ROOT
 from tests.feed_helpers import auth, one_file, publish, trusted_keys
 
 pytestmark = pytest.mark.django_db
@@ -38,16 +42,51 @@ def feed(client, secret):
 
 
 def test_verifier_imports_no_django():
-    source = Path(verify.__file__).read_text()
+    """Every module of the wire format imports only the standard library, `cryptography` and
+    its own siblings: a platform installs it without the portal."""
+    package = Path(feedformat.__file__).parent
     imported = {
-        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
-        for node in ast.walk(ast.parse(source))
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for path in package.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, (ast.Import, ast.ImportFrom))
         for alias in node.names
     }
-    assert "django" not in imported and "hashbank" not in imported
-    assert imported <= {"__future__", "base64", "binascii", "gzip", "hashlib", "json", "collections", "dataclasses",
-                        "datetime", "typing", "cryptography", "sys"}
+    siblings = {f"hashbank.feedformat.{path.stem}" for path in package.glob("*.py")}
+    assert {name for name in imported if name.startswith("hashbank")} <= siblings
+    assert {name.split(".")[0] for name in imported if not name.startswith("hashbank")} <= {
+        "__future__", "base64", "binascii", "gzip", "hashlib", "json", "collections", "dataclasses", "datetime",
+        "typing", "cryptography", "sys"}
+
+
+def test_verifier_runs_without_django():
+    """Imported in a fresh interpreter (no settings), the package and each of its modules load
+    neither Django nor any other part of hashbank."""
+    modules = sorted(f"hashbank.feedformat.{p.stem}" for p in Path(feedformat.__file__).parent.glob("*.py")
+                     if p.stem not in ("__init__", "__main__"))
+    code = (
+        f"import sys, hashbank.feedformat, {', '.join(modules)};"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'django'"
+        " or (m.startswith('hashbank.') and not m.startswith('hashbank.feedformat')));"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_old_module_path_is_the_same_verifier():
+    """docs/platforms.md told platforms to import hashbank.fingerprints.verify and run it with
+    `python -m`: both still work, and give the very same objects as hashbank.feedformat."""
+    from hashbank.fingerprints import verify as old
+
+    assert set(feedformat.__all__) <= set(old.__all__)
+    for name in feedformat.__all__:
+        assert getattr(old, name) is getattr(feedformat, name), name
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    for module in ("hashbank.fingerprints.verify", "hashbank.feedformat"):
+        result = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert result.returncode == 2 and "keys.json headers.txt body.json" in result.stdout, module
 
 
 def test_the_honest_feed_verifies(feed):
@@ -135,7 +174,7 @@ def test_a_chain_that_misses_the_checkpoint_head_is_refused(feed):
     verifier.accept_checkpoint(body, kid, signature)
     # Pretend we trusted a different checkpoint head: the honest pages cannot reach it.
     checkpoint = verifier.checkpoint
-    verifier.checkpoint = verify.Checkpoint(**{**checkpoint.__dict__, "head_digest": "2" * 64})
+    verifier.checkpoint = feedformat.Checkpoint(**{**checkpoint.__dict__, "head_digest": "2" * 64})
     verifier.accept_page(*feed["pages"][0])
     verifier.accept_page(*feed["pages"][1])
     with pytest.raises(VerifyError, match="checkpoint's head digest"):
@@ -164,13 +203,13 @@ def signed_page(entries: list[dict]) -> tuple[bytes, str, str]:
     signed with the feed's own key (so only the entry shapes are under test)."""
     from hashbank.feed.signing import sign
 
-    lines = [verify.entry_bytes(e) for e in entries]
-    digest = verify.GENESIS
+    lines = [feedformat.entry_bytes(e) for e in entries]
+    digest = feedformat.GENESIS
     for line in lines:
-        digest = verify.chain_step(digest, line)
+        digest = feedformat.chain_step(digest, line)
     body = (
-        f'{{"cursor":0,"digest":"{digest}","format":{verify.FORMAT_VERSION},"kind":"{verify.PAGE_KIND}",'
-        f'"more":false,"next_cursor":{len(lines)},"prev_digest":"{verify.GENESIS}","entries":[\n'
+        f'{{"cursor":0,"digest":"{digest}","format":{feedformat.FORMAT_VERSION},"kind":"{feedformat.PAGE_KIND}",'
+        f'"more":false,"next_cursor":{len(lines)},"prev_digest":"{feedformat.GENESIS}","entries":[\n'
     ).encode() + b",\n".join(lines) + b"\n]}"
     return (body, *sign(body))
 

@@ -26,8 +26,12 @@ def refuse_keys_in_url(request: HttpRequest) -> None:
                            "this key may now be in logs: revoke it and issue a new one")
 
 
-def partner_key_for(request: HttpRequest) -> PartnerKey:
-    """The active key that authenticates this request, or ApiError(401/403). One condition a line."""
+def partner_key_for(request: HttpRequest, *, lookup_keys: bool = False) -> PartnerKey:
+    """The active key that authenticates this request, or ApiError(401/403). One condition a line.
+
+    A lookup-only key (PartnerKey.Scope.LOOKUP) authenticates only where `lookup_keys` is true
+    (POST /api/v1/lookup, GET /api/v1/evidence): everywhere else it is refused, so it can never
+    read the feed."""
     header = request.headers.get("Authorization", "")
     challenge = {"WWW-Authenticate": 'Bearer realm="partner feed"'}
     if not header:
@@ -46,5 +50,8 @@ def partner_key_for(request: HttpRequest) -> PartnerKey:
         raise ApiError(401, "revoked_key", f"key isk_{prefix}_… was revoked", challenge)
     if not key.partner.is_active:
         raise ApiError(403, "partner_inactive", "this partner's access is suspended")
+    if key.scope == PartnerKey.Scope.LOOKUP and not lookup_keys:
+        raise ApiError(403, "lookup_only_key", "this key may only use POST /api/v1/lookup and GET "
+                       "/api/v1/evidence; reading the feed needs a feed key")
     partner_key_touch(key=key)
     return key

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hashbank.feedformat.canonical import FORMAT_VERSION
 from hashbank.fingerprints import SIGNAL_TYPES
-from hashbank.fingerprints.verify import FORMAT_VERSION
 
 HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 SIGNED_HEADERS = {
@@ -30,10 +30,13 @@ def _signed(description: str, schema: str, extra_headers: dict | None = None) ->
     }
 
 
+PUSH_STATUS = {"$ref": "#/components/schemas/PushStatus"}
+
 AUTH_ERRORS = {
     "400": _error("A key was put in the URL (never do this), or a parameter is malformed."),
     "401": _error("Missing, unknown or revoked key."),
-    "403": _error("The partner's access is suspended."),
+    "403": _error("The partner's access is suspended (code partner_inactive), or a lookup-only key was used "
+                  "anywhere but POST /lookup and GET /evidence (code lookup_only_key)."),
     "429": {
         "description": "This key is over its rate limit (code rate_limited): wait Retry-After seconds. A token "
                        "bucket per key: PARTNER_RATE_BURST requests at once, PARTNER_RATE_PER_SECOND on average.",
@@ -83,6 +86,9 @@ def _evidence_schema(fmt: dict[str, Any]) -> dict[str, Any]:
                            "What feed pages served you since your first fetch (not limited to the period; "
                            "entries loaded from a snapshot file are not counted)."),
         "feedback": _counts(list(PartnerFeedback.Outcome.values), "Your match reports in the period, by outcome."),
+        "lookups": section({"requests": count, "hashes": count, "matched": count},
+                           "Your hosted lookups (POST /lookup) on the days of the period: requests answered, hashes "
+                           "asked about, and hashes that matched. Only counts: the hashes are never kept."),
         "list": section({
             "held": _counts(causes, "Holds in the period (fingerprints taken out of the feed for review), by cause."),
             "cleared": _counts(causes, "Holds cleared in the period (back in the feed), by the cause of the hold."),
@@ -239,7 +245,7 @@ def openapi_document() -> dict[str, Any]:
                                "are, what you fetched, your feedback and the list's review figures for a period.",
                     "description": "What a platform files to show which list it used and how fresh it was. The "
                                    "JSON is signed like every feed document (check it with python -m "
-                                   "hashbank.fingerprints.verify); the CSV holds the same figures for people and "
+                                   "hashbank.feedformat); the CSV holds the same figures for people and "
                                    "is not signed. Only the calling key's partner: there is no way to ask for "
                                    "another's.",
                     "parameters": [
@@ -274,6 +280,86 @@ def openapi_document() -> dict[str, Any]:
                                       "more than 366 days."),
                     },
                 }
+            },
+            "/lookup": {
+                "post": {
+                    "operationId": "postLookup",
+                    "summary": "Which active fingerprints match these hashes (the hosted lookup, for services "
+                               "that do not hold the list).",
+                    "description": "Up to 100 hashes a request, each validated by the fingerprint library first "
+                                   "(a malformed one is a 400 naming it, and nothing is looked up or counted). PDQ "
+                                   "matches within the threshold (default 31) and needs its quality: under 50 it is "
+                                   "skipped, as flat images match unrelated pictures. md5 and sha256 match exactly. "
+                                   "vpdq is answered per hash with unsupported_signal_type for now. Answers give "
+                                   "fingerprint ids, distances and origins, never a stored hash and nothing about "
+                                   "cases. Lookup-only keys may use it (and GET /evidence), nothing else. Its own "
+                                   "rate limit per key: LOOKUP_RATE_BURST at once, LOOKUP_RATE_PER_SECOND on "
+                                   "average.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LookupRequest"}}},
+                    },
+                    "responses": {
+                        "200": {"description": "One result per hash, in the order asked.",
+                                "content": {"application/json": {"schema": {
+                                    "$ref": "#/components/schemas/LookupResponse"}}}},
+                        **AUTH_ERRORS,
+                        "400": _error("A hash is malformed (code bad_hash, naming it: hashes[3].value: ...), more "
+                                      "than 100 hashes (too_many_hashes), a bad threshold, the body is not the "
+                                      "expected object, or a key was put in the URL."),
+                        "413": _error("Body over the size limit (64 KiB)."),
+                        "415": _error("Not application/json."),
+                        "503": {
+                            "description": "The lookup index is not running, starting, or could not follow the feed "
+                                           "for a minute (codes lookup_unavailable, lookup_starting, lookup_stale): "
+                                           "wait Retry-After seconds and ask again. Never a partial answer.",
+                            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        },
+                    },
+                }
+            },
+            "/push": {
+                "description": "Your push endpoint: an HTTPS URL we POST the signed checkpoint to (exactly the body "
+                               "and Feed-Key-Id / Feed-Signature headers GET /checkpoint answers) when new entries "
+                               "are published, so you sync at once instead of polling. Verify it with the keys you "
+                               "trust, then run your usual verified sync; never use its body otherwise. Every "
+                               "delivery resolves your host and refuses private, loopback, link-local and other "
+                               "non-public addresses; redirects are not followed; answer 2xx within a few seconds "
+                               "(sync after answering). See docs/feed.md, Push.",
+                "get": {
+                    "operationId": "getPush",
+                    "summary": "How pushing to your endpoint goes: its URL, state, last success, failures in a row.",
+                    "responses": {
+                        "200": {"description": "The endpoint's status.",
+                                "content": {"application/json": {"schema": PUSH_STATUS}}},
+                        **AUTH_ERRORS,
+                        "404": _error("No push endpoint registered (code no_push_endpoint)."),
+                    },
+                },
+                "put": {
+                    "operationId": "putPush",
+                    "summary": "Register or change your push endpoint; registering again resumes a paused one.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PushRequest"}}},
+                    },
+                    "responses": {
+                        "200": {"description": "Registered; a first push follows within seconds.",
+                                "content": {"application/json": {"schema": PUSH_STATUS}}},
+                        **AUTH_ERRORS,
+                        "400": _error('The body is not {"url": "https://..."} (code bad_push), or the URL cannot '
+                                      "be used (code bad_url: not https, credentials in it, a local name or a "
+                                      "non-public IP address, over 500 characters), or a key was put in the URL."),
+                        "413": _error("Body over the size limit (64 KiB)."),
+                        "415": _error("Not application/json."),
+                    },
+                },
+                "delete": {
+                    "operationId": "deletePush",
+                    "summary": "Forget your push endpoint (nothing more is pushed; polling works as before).",
+                    "responses": {"204": {"description": "Forgotten (or there was none)."}, **AUTH_ERRORS},
+                },
             },
             "/openapi.json": {
                 "get": {"operationId": "getOpenApi", "summary": "This description.", "security": [],
@@ -371,6 +457,86 @@ def openapi_document() -> dict[str, Any]:
                                         "enum": ["pending_review", "blocked", "not_blocked", "false_match"]},
                             "idempotency_key": {"type": "string", "pattern": "^[A-Za-z0-9._:~-]{1,100}$"},
                         }}}},
+                },
+                "LookupRequest": {
+                    "type": "object", "additionalProperties": False, "required": ["hashes"],
+                    "properties": {
+                        "hashes": {"type": "array", "minItems": 1, "maxItems": 100, "items": {
+                            "type": "object", "additionalProperties": False, "required": ["signal_type", "value"],
+                            "properties": {
+                                "signal_type": {"type": "string", "enum": sorted(SIGNAL_TYPES),
+                                                "description": "pdq, md5 and sha256 are looked up; vpdq is "
+                                                               "answered with unsupported_signal_type for now."},
+                                "value": {"type": "string", "description": "Hex, as the fingerprint library "
+                                                                           "writes it (case and spaces at the ends "
+                                                                           "do not matter)."},
+                                "quality": {"type": "integer", "nullable": True, "minimum": 0, "maximum": 100,
+                                            "description": "Required for pdq (as pdqhash returns it); absent for "
+                                                           "the others."},
+                            }}},
+                        "threshold": {"type": "integer", "minimum": 0, "maximum": 31, "default": 31,
+                                      "description": "Largest PDQ distance reported."},
+                    },
+                },
+                "LookupResponse": {
+                    "type": "object", "required": ["position", "results"],
+                    "properties": {
+                        "position": {"type": "integer", "minimum": 0,
+                                     "description": "The feed position the lookup index was at."},
+                        "results": {"type": "array", "items": {
+                            "type": "object", "required": ["index", "matches"],
+                            "properties": {
+                                "index": {"type": "integer", "minimum": 0,
+                                          "description": "The hash's place in the request."},
+                                "matches": {"type": "array", "items": {
+                                    "type": "object", "required": ["id", "distance", "origin", "signal_type"],
+                                    "properties": {
+                                        "id": common["id"],
+                                        "distance": {"type": "integer", "minimum": 0, "maximum": 31},
+                                        "origin": {"type": "string",
+                                                   "enum": ["survivor", "helpline", "unrecorded"]},
+                                        "signal_type": {"type": "string", "enum": ["pdq", "md5", "sha256"]},
+                                    }}},
+                                "skipped": {"$ref": "#/components/schemas/Reason"},
+                                "error": {"$ref": "#/components/schemas/Reason"},
+                            }}},
+                    },
+                },
+                "Reason": {
+                    "type": "object", "required": ["code", "message"],
+                    "description": "skipped: not looked up (low_quality); error: not answered for this hash "
+                                   "(unsupported_signal_type).",
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                },
+                "PushRequest": {
+                    "type": "object", "additionalProperties": False, "required": ["url"],
+                    "properties": {"url": {"type": "string", "maxLength": 500, "pattern": "^https://",
+                                           "description": "https only; a public host name or IP address, any "
+                                                          "port, a path and query of your choice; no user name or "
+                                                          "password."}},
+                },
+                "PushStatus": {
+                    "type": "object",
+                    "required": ["url", "state", "message", "pushed_version", "last_success_at", "last_failure_at",
+                                 "failures", "last_error", "next_attempt_at", "pause_after_failures"],
+                    "properties": {
+                        "url": {"type": "string"},
+                        "state": {"type": "string", "enum": ["active", "retrying", "paused", "off"],
+                                  "description": "active: pushes are on; retrying: the last push failed and is tried "
+                                                 "again at next_attempt_at (backoff doubling to an hour); paused: "
+                                                 "pause_after_failures pushes failed in a row, PUT the URL again to "
+                                                 "resume; off: switched off (PUT the URL again)."},
+                        "message": {"type": "string", "description": "The state in words."},
+                        "pushed_version": {"type": "integer", "minimum": 0,
+                                           "description": "The newest checkpoint version your endpoint accepted."},
+                        "last_success_at": {"type": "string", "nullable": True},
+                        "last_failure_at": {"type": "string", "nullable": True},
+                        "failures": {"type": "integer", "minimum": 0, "description": "Failed pushes in a row."},
+                        "last_error": {"type": "string",
+                                       "description": "What went wrong last (empty after a success)."},
+                        "next_attempt_at": {"type": "string", "nullable": True},
+                        "pause_after_failures": {"type": "integer", "minimum": 1},
+                    },
                 },
                 "FeedbackResponse": {
                     "type": "object", "required": ["results"],

@@ -6,6 +6,10 @@ before any feed work, so refusing costs almost nothing and one busy key cannot t
 workers from survivors (issue 11). The bucket lives in one atomic Lua script on Redis' own
 clock, so every web process shares it and parallel requests cannot overdraw it.
 
+The hosted lookup (POST /api/v1/lookup) has buckets of its own, LOOKUP_RATE_BURST at once and
+LOOKUP_RATE_PER_SECOND on average per key, so a platform's uploads and its feed reading never
+spend each other's tokens.
+
 When Redis is unreachable the request is served (and a warning logged): the feed itself is in
 PostgreSQL, and a Redis blip must not cut partners off. In the embedded mode (no Redis) there
 is no limit.
@@ -66,16 +70,30 @@ def bucket_for(token: str) -> str:
     return key_hash(token)[:32]
 
 
-def take(key_id: int | str, *, now: float | None = None) -> Decision:
-    """Spend one token of this bucket (see bucket_for)."""
-    if settings.JOBS_IN_PROCESS or settings.PARTNER_RATE_PER_SECOND <= 0:
-        return Decision(allowed=True, remaining=settings.PARTNER_RATE_BURST)
+#: kind -> (Redis key prefix, rate setting, burst setting).
+KINDS = {
+    "partner": ("imageshield:partner-rate", "PARTNER_RATE_PER_SECOND", "PARTNER_RATE_BURST"),
+    "lookup": ("imageshield:lookup-rate", "LOOKUP_RATE_PER_SECOND", "LOOKUP_RATE_BURST"),
+}
+LOOKUP_PATH = "/api/v1/lookup"
+
+
+def kind_for(path: str) -> str:
+    """Which bucket a request path spends from."""
+    return "lookup" if path == LOOKUP_PATH else "partner"
+
+
+def take(key_id: int | str, *, now: float | None = None, kind: str = "partner") -> Decision:
+    """Spend one token of this bucket (see bucket_for) of this kind (see KINDS)."""
+    prefix, rate_setting, burst_setting = KINDS[kind]
+    rate, burst = float(getattr(settings, rate_setting)), float(getattr(settings, burst_setting))
+    if settings.JOBS_IN_PROCESS or rate <= 0:
+        return Decision(allowed=True, remaining=int(burst))
     from hashbank.queueing import redis_connection
 
-    rate, burst = float(settings.PARTNER_RATE_PER_SECOND), float(settings.PARTNER_RATE_BURST)
     args = [rate, burst] + ([] if now is None else [now])
     try:
-        allowed, wait, tokens = redis_connection().eval(_SCRIPT, 1, f"imageshield:partner-rate:{key_id}", *args)
+        allowed, wait, tokens = redis_connection().eval(_SCRIPT, 1, f"{prefix}:{key_id}", *args)
     except Exception as error:
         logger.warning("partner rate limit not applied (Redis: %s: %s)", type(error).__name__, error)
         return Decision(allowed=True)
@@ -113,7 +131,7 @@ class PartnerRateLimitMiddleware:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             token = token.strip()
             if scheme.lower() == "bearer" and KEY_RE.fullmatch(token):
-                decision = take(bucket_for(token))
+                decision = take(bucket_for(token), kind=kind_for(request.path))
                 if not decision.allowed:
                     return refusal(decision)
                 request.partner_rate = decision  # type: ignore[attr-defined]

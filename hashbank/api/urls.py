@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from hashbank.api import views
+from hashbank.api import lookup, views
 
 app_name = "feed_api"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("snapshots/<int:position>/file", views.snapshot_file, name="snapshot_file"),
     path("feedback", views.feedback, name="feedback"),
     path("evidence", views.evidence, name="evidence"),
+    path("push", views.push, name="push"),
+    path("lookup", lookup.lookup, name="lookup"),
     path("openapi.json", views.openapi, name="openapi"),
     # Last: everything else under /api/v1/ (snapshots/-1/file included) answers JSON 404.
     re_path(r"^(?P<rest>.*)$", views.not_found, name="not_found"),

@@ -22,10 +22,17 @@ from hashbank.api.auth import ApiError, partner_key_for, refuse_keys_in_url
 from hashbank.api.openapi import openapi_document
 from hashbank.feed import delivery, pages, progress
 from hashbank.feed import evidence as feed_evidence
-from hashbank.feed.publish import checkpoint_current
+from hashbank.feed.checkpoint import checkpoint_current
+from hashbank.feed.push import PushUrlError, push_endpoint_status
 from hashbank.feed.signing import keyset_document
-from hashbank.models import PartnerFeedback, Snapshot
-from hashbank.services import FeedbackConflict, FeedbackItem, partner_feedback_record
+from hashbank.models import PartnerFeedback, PushEndpoint, Snapshot
+from hashbank.services import (
+    FeedbackConflict,
+    FeedbackItem,
+    partner_feedback_record,
+    push_endpoint_remove,
+    push_endpoint_set,
+)
 
 CURSOR_RE = re.compile(r"^(0|[1-9][0-9]{0,18})$")
 LIMIT_RE = re.compile(r"^[1-9][0-9]{0,3}$")
@@ -35,7 +42,10 @@ MAX_FEEDBACK_ITEMS = 100
 MAX_INT64 = 2**63 - 1
 
 
-def api(*methods: str, auth: bool = True) -> Callable:
+def api(*methods: str, auth: bool = True, lookup_keys: bool = False) -> Callable:
+    """`lookup_keys`: lookup-only keys may use the view too (the hosted lookup, and the partner's
+    own evidence of its lookups); every other view refuses them."""
+
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         @functools.wraps(view)
@@ -47,12 +57,13 @@ def api(*methods: str, auth: bool = True) -> Callable:
                 refuse_keys_in_url(request)
                 decision = None
                 if auth:
-                    request.partner_key = partner_key_for(request)  # type: ignore[attr-defined]
+                    request.partner_key = partner_key_for(request, lookup_keys=lookup_keys)  # type: ignore[attr-defined]
                     # Charged already by PartnerRateLimitMiddleware (before the database was
                     # touched); here only if that middleware is not installed.
                     decision = getattr(request, "partner_rate", None)
                     if decision is None:
-                        decision = ratelimit.take(request.partner_key.key_hash[:32])  # type: ignore[attr-defined]
+                        decision = ratelimit.take(request.partner_key.key_hash[:32],  # type: ignore[attr-defined]
+                                                  kind=ratelimit.kind_for(request.path))
                         if not decision.allowed:
                             return ratelimit.refusal(decision)
                 response = view(request, *args, **kwargs)
@@ -112,9 +123,10 @@ def checkpoint(request: HttpRequest) -> HttpResponse:
     return signed(bytes(head.checkpoint_body), head.checkpoint_kid, head.checkpoint_signature)
 
 
-@api("GET")
+@api("GET", lookup_keys=True)
 def evidence(request: HttpRequest) -> HttpResponse:
-    """The calling partner's own evidence: the partner comes from the key, never from the URL."""
+    """The calling partner's own evidence: the partner comes from the key, never from the URL.
+    Lookup-only keys may fetch it too: its figures are the partner's own, not the list's."""
     try:
         period = feed_evidence.evidence_period(request.GET.get("from"), request.GET.get("to"))
     except feed_evidence.BadPeriod as exc:
@@ -179,6 +191,30 @@ def feedback(request: HttpRequest) -> HttpResponse:
         raise ApiError(409, "idempotency_conflict", str(exc)) from None
     return JsonResponse({"results": [{"idempotency_key": item.idempotency_key, "status": status}
                                      for item, status in zip(items, statuses, strict=True)]})
+
+
+@api("GET", "PUT", "DELETE")
+def push(request: HttpRequest) -> HttpResponse:
+    """The calling partner's push endpoint (hashbank.feed.push): PUT registers or changes it
+    (and resumes a paused one), DELETE forgets it, GET says how pushing to it goes. A feed key
+    only (the default of `api`): a lookup-only key has no feed to be told about."""
+    partner = request.partner_key.partner  # type: ignore[attr-defined]
+    if request.method == "PUT":
+        data = read_json_body(request)
+        if not isinstance(data, dict) or set(data) != {"url"} or not isinstance(data["url"], str):
+            raise ApiError(400, "bad_push", 'expected {"url": "https://..."}')
+        try:
+            endpoint = push_endpoint_set(partner=partner, url=data["url"])
+        except PushUrlError as exc:
+            raise ApiError(400, "bad_url", str(exc)) from None
+        return JsonResponse(push_endpoint_status(endpoint))
+    if request.method == "DELETE":
+        push_endpoint_remove(partner=partner)
+        return HttpResponse(status=204)
+    endpoint = PushEndpoint.objects.filter(partner=partner).first()
+    if endpoint is None:
+        raise ApiError(404, "no_push_endpoint", 'no push URL registered: PUT /api/v1/push {"url": "https://..."}')
+    return JsonResponse(push_endpoint_status(endpoint))
 
 
 @api("GET", auth=False)

@@ -103,6 +103,41 @@ def _served(key: PartnerKey, *, low: int, high: int, fresh_run: bool) -> None:
                                     at=now, opened_at=now)
 
 
+# --- Compaction --------------------------------------------------------------------------
+
+
+def marks_compact(*, older_than_days: int | None = None, dry_run: bool = False) -> int:
+    """Merge each key's marks older than FEED_DELIVERY_COMPACT_DAYS into one a UTC day (run
+    daily by `manage.py feed_prune`); returns how many rows were (or would be) removed.
+
+    Within one key, one run and one day, the mark reaching furthest is kept: it was served
+    last, so its time is the latest of the day, and everything the merged marks covered is in
+    its run. What is lost is only the time of day of old fetches, which the status pages then
+    show as a date (portal.survivor.presenters): 500 partners polling every 240 s write up to
+    180,000 marks a day (10 GB a year, bench/table_growth.py); compacted, 500 a day.
+    Marks that new pages extend are minutes old, so this never races the recording."""
+    days = settings.FEED_DELIVERY_COMPACT_DAYS if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=days)
+    rows = (DeliveryMark.objects.filter(opened_at__lt=cutoff).order_by("key_id", "high", "pk")
+            .values_list("pk", "key_id", "run_start", "at").iterator(chunk_size=10_000))
+    doomed: list[int] = []
+    previous: tuple | None = None
+    for pk, key_id, run_start, at in rows:
+        group = (key_id, run_start, at.date())
+        if previous is not None and previous[1] == group:
+            doomed.append(previous[0])
+        previous = (pk, group)
+    if not dry_run:
+        for start in range(0, len(doomed), 5000):
+            DeliveryMark.objects.filter(pk__in=doomed[start:start + 5000]).delete()
+    return len(doomed)
+
+
+def exact_time(at: datetime | None) -> bool:
+    """Whether a delivery time is to the minute (marks of that age are not compacted yet)."""
+    return at is not None and at >= timezone.now() - timedelta(days=settings.FEED_DELIVERY_COMPACT_DAYS)
+
+
 # --- Reading ---------------------------------------------------------------------------
 
 
@@ -124,12 +159,16 @@ class Reach:
 
 
 def platform_keys() -> dict[int, list[int]]:
-    """{partner id: its key ids} for the platforms counted: active partners with at least one
-    unrevoked key (a partner cannot fetch without one). Marks of a partner's revoked keys
-    still count for it: what they fetched was delivered."""
-    active = Partner.objects.filter(is_active=True).filter(keys__revoked_at__isnull=True).distinct()
+    """{partner id: its feed key ids} for the platforms counted: active partners with at least
+    one unrevoked feed key (a partner cannot fetch without one). Not our own internal reader
+    (the hosted lookup's index), and not a partner that only uses the hosted lookup: neither
+    holds a list. Marks of a partner's revoked keys still count for it: what they fetched was
+    delivered."""
+    active = (Partner.objects.filter(is_active=True, is_internal=False)
+              .filter(keys__revoked_at__isnull=True, keys__scope=PartnerKey.Scope.FEED).distinct())
     keys: dict[int, list[int]] = {}
-    for key_id, partner_id in PartnerKey.objects.filter(partner__in=active).values_list("pk", "partner_id"):
+    for key_id, partner_id in (PartnerKey.objects.filter(partner__in=active, scope=PartnerKey.Scope.FEED)
+                               .values_list("pk", "partner_id")):
         keys.setdefault(partner_id, []).append(key_id)
     return keys
 

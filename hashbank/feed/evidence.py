@@ -3,32 +3,46 @@
 
 Signed like every feed document (canonical JSON, Ed25519 over its exact bytes, `kind` and
 `format`), so a regulator checks it with the same verifier the platform uses for the feed
-(`python -m hashbank.fingerprints.verify keys.json headers.txt evidence.json`).
+(`python -m hashbank.feedformat keys.json headers.txt evidence.json`).
 
 It holds one partner's figures and nothing of any other partner's: the partner is always the
 one whose key made the request (the view passes nothing else). Feedback and the list's review
 figures are for the period asked for; what the partner fetched is since its first fetch, as
-kept by hashbank.feed.progress from the pages actually served.
+kept by hashbank.feed.progress from the pages actually served. Hosted lookups (POST
+/api/v1/lookup) are counted per day for the period (hashbank.lookup.tally; only counts, never
+the hashes), carried over from Redis just before the document is made.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models import Count, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from hashbank.feed.publish import head_read
+from hashbank.feed.head import head_read
 from hashbank.feed.signing import sign
-from hashbank.fingerprints.verify import EVIDENCE_KIND, FORMAT_VERSION, entry_bytes, format_time
-from hashbank.models import FeedEntry, Fingerprint, FingerprintReview, Partner, PartnerFeedback, PartnerProgress
+from hashbank.feedformat.canonical import EVIDENCE_KIND, FORMAT_VERSION, entry_bytes, format_time
+from hashbank.lookup.tally import lookup_tally_flush
+from hashbank.models import (
+    FeedEntry,
+    Fingerprint,
+    FingerprintReview,
+    LookupTally,
+    Partner,
+    PartnerFeedback,
+    PartnerProgress,
+)
+
+logger = logging.getLogger(__name__)
 
 #: A year, a leap day included: enough for an annual report, small enough that a request
 #: cannot ask the database to aggregate the whole history at once.
@@ -146,6 +160,7 @@ def evidence_document(*, partner: Partner, period: Period, now: datetime | None 
         .values_list("outcome").annotate(n=Count("pk")).order_by()
     )
     reviews = _review_figures(period)
+    lookups = _lookup_figures(partner, period)
     seconds = int((now - progress.position_at).total_seconds()) if progress.position_at else None
     # Insertion order is the order people read (the CSV); the signed JSON sorts its keys.
     return {
@@ -164,6 +179,7 @@ def evidence_document(*, partner: Partner, period: Period, now: datetime | None 
                     "withdrawals": progress.withdrawals_fetched},
         "feedback": {**{outcome: feedback.get(outcome, 0) for outcome in PartnerFeedback.Outcome.values},
                      "total": sum(feedback.values())},
+        "lookups": lookups,
         "list": {
             "held": _by_cause(reviews, FingerprintReview.Action.HELD),
             "cleared": _by_cause(reviews, FingerprintReview.Action.CLEARED),
@@ -171,6 +187,18 @@ def evidence_document(*, partner: Partner, period: Period, now: datetime | None 
             "active_fingerprints": Fingerprint.objects.filter(status=Fingerprint.Status.ACTIVE).count(),
         },
     }
+
+
+def _lookup_figures(partner: Partner, period: Period) -> dict[str, int]:
+    """The partner's hosted lookups on the days of the period: requests answered, hashes asked
+    about and hashes that matched."""
+    try:
+        lookup_tally_flush(partner_id=partner.pk)
+    except Exception as error:  # Redis down: the figures saved by the last sweep (a minute old)
+        logger.warning("evidence: lookup counts not carried over from Redis: %s: %s", type(error).__name__, error)
+    totals = LookupTally.objects.filter(partner=partner, day__gte=period.first, day__lte=period.last).aggregate(
+        requests=Coalesce(Sum("requests"), 0), hashes=Coalesce(Sum("hashes"), 0), matched=Coalesce(Sum("matched"), 0))
+    return {name: int(totals[name]) for name in ("requests", "hashes", "matched")}
 
 
 def evidence_signed(*, partner: Partner, period: Period, now: datetime | None = None) -> SignedEvidence:

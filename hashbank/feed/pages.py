@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hashbank.feed.publish import head_read
+from hashbank.feed.head import head_read
 from hashbank.feed.signing import sign
-from hashbank.fingerprints.verify import FORMAT_VERSION, GENESIS, PAGE_KIND
+from hashbank.feedformat.canonical import FORMAT_VERSION, PAGE_KIND
+from hashbank.feedformat.chain import GENESIS
 from hashbank.models import FeedEntry
 
 MAX_LIMIT = 1000

@@ -87,8 +87,11 @@ def _page_served(partner: Partner, page: SignedPage) -> None:
         withdrawals_fetched=F("withdrawals_fetched") + withdrawals,
         first_fetch_at=Coalesce(F("first_fetch_at"), Value(now, output_field=DateTimeField())),
     )
+    # Our own internal reader (the hosted lookup's index) is not a partner: the transparency
+    # figures' "time to the first partner fetch" must not be its second.
+    stamps = not partner.is_internal
     if moved:
-        if page.count:
+        if page.count and stamps:
             _first_fetched(low=cursor, high=page.next_cursor, now=now)
         return
     # A page fetched again: nothing on it is new, and since a position only grows that stays
@@ -112,7 +115,8 @@ def _page_served(partner: Partner, page: SignedPage) -> None:
             progress.withdrawals_fetched += new_withdrawals
             progress.position, progress.position_at = page.next_cursor, now
             changed += ["additions_fetched", "withdrawals_fetched", "position", "position_at"]
-            _first_fetched(low=low, high=page.next_cursor, now=now)
+            if stamps:
+                _first_fetched(low=low, high=page.next_cursor, now=now)
         elif cursor == progress.position:
             # An empty page from where it stands (the first, on an empty feed): it was current.
             progress.position_at = now

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from hashbank.feed.publish import checkpoint_issue, head_lock
+from hashbank.feed.checkpoint import checkpoint_issue
+from hashbank.feed.head import head_lock
 from hashbank.models import FeedEntry, Snapshot
 
 _TABLE = FeedEntry._meta.db_table

@@ -14,20 +14,17 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
-from hashbank.fingerprints.verify import (
-    CHECKPOINT_KIND,
-    FORMAT_VERSION,
-    GENESIS,
-    chain_step,
-    entry_bytes,
-    format_time,
-)
-from hashbank.models import Case, CaseEvent, FeedEntry, FeedHead, FeedOutbox
+from hashbank.feed.checkpoint import checkpoint_issue
+from hashbank.feed.head import head_lock
+from hashbank.feed.push import push_on_commit
+from hashbank.feedformat.canonical import entry_bytes, format_time
+from hashbank.feedformat.chain import chain_step
+from hashbank.models import Case, CaseEvent, FeedEntry, FeedOutbox, Snapshot
 from hashbank.models.feed import FeedOp
+from hashbank.queueing import enqueue_on_commit
 
 #: Big enough to drain a busy outbox quickly, small enough to keep the lock short.
 BATCH = 5000
@@ -38,30 +35,10 @@ def fault_point(step: str) -> None:
     prove that nothing is lost or repeated; production code has no other test seam."""
 
 
-def head_lock() -> FeedHead:
-    """Take the publisher's lock (inside a transaction) and return the head row."""
-    if not FeedHead.objects.filter(pk=1).update(runs=F("runs") + 1):
-        try:
-            with transaction.atomic():
-                FeedHead.objects.create(pk=1, digest=GENESIS, floor_digest=GENESIS, updated_at=timezone.now())
-        except IntegrityError:
-            pass  # another process created it first
-        FeedHead.objects.filter(pk=1).update(runs=F("runs") + 1)
-    return FeedHead.objects.get(pk=1)
-
-
-def head_read() -> FeedHead:
-    head = FeedHead.objects.filter(pk=1).first()
-    if head is None:
-        with transaction.atomic():
-            head = head_lock()
-    return head
-
-
 def entry_line(*, position: int, row: FeedOutbox, time: str) -> str:
     """One entry, in python-threatexchange's signal names and lowercase hex (validated on the
     way in). `case` is the case's random feed token, never its reference. A withdrawal names
-    only the id (hashbank.fingerprints.verify.WITHDRAW_FIELDS): its value stays out of the feed."""
+    only the id (hashbank.feedformat.canonical.WITHDRAW_FIELDS): its value stays out of the feed."""
     if row.op == FeedOp.WITHDRAW:
         tombstone = {"position": position, "op": row.op, "id": row.fingerprint_key, "time": time}
         return entry_bytes(tombstone).decode("ascii")
@@ -93,6 +70,11 @@ def publish_pending(*, batch: int = BATCH) -> int:
             break
     if total:
         _snapshot_if_due()
+        # Partners that registered an endpoint hear of it now rather than at their next poll:
+        # a job of its own, queued after this commit, so a slow or dead endpoint never holds
+        # up publishing (hashbank.feed.push).
+        with transaction.atomic():
+            push_on_commit()
     return total
 
 
@@ -121,46 +103,6 @@ def _publish_batch(limit: int) -> int:
         _timeline(pending, [entry.position for entry in entries], now)
         fault_point("before_commit")
         return len(pending)
-
-
-def checkpoint_issue(head: FeedHead) -> FeedHead:
-    """Sign a new checkpoint for the head (caller holds the head lock). The version only grows."""
-    from hashbank.feed.signing import sign
-
-    now = timezone.now()
-    expires = now + timedelta(seconds=settings.FEED_CHECKPOINT_TTL)
-    head.checkpoint_version += 1
-    body = entry_bytes(
-        {
-            "format": FORMAT_VERSION,
-            "kind": CHECKPOINT_KIND,
-            "version": head.checkpoint_version,
-            "head_position": head.position,
-            "head_digest": head.digest,
-            "floor_position": head.floor_position,
-            "floor_digest": head.floor_digest,
-            "issued_at": format_time(now),
-            "expires_at": format_time(expires),
-        }
-    )
-    head.checkpoint_kid, head.checkpoint_signature = sign(body)
-    head.checkpoint_body = body
-    head.checkpoint_expires_at = expires
-    head.save()
-    return head
-
-
-def checkpoint_current() -> FeedHead:
-    """The head with a checkpoint that has at least half its lifetime left (re-signed with a
-    higher version when needed, so a partner can always tell a fresh feed from a frozen one)."""
-    head = head_read()
-    half = timedelta(seconds=settings.FEED_CHECKPOINT_TTL / 2)
-    if head.checkpoint_expires_at is None or head.checkpoint_expires_at - timezone.now() < half:
-        with transaction.atomic():
-            head = head_lock()
-            if head.checkpoint_expires_at is None or head.checkpoint_expires_at - timezone.now() < half:
-                checkpoint_issue(head)
-    return head
 
 
 def _timeline(pending: list[FeedOutbox], positions: list[int], now) -> None:
@@ -197,14 +139,10 @@ def _snapshot_if_due() -> None:
     it would run inside a web request: there `manage.py feed_snapshot` makes one on demand."""
     if settings.JOBS_IN_PROCESS or not settings.FEED_SNAPSHOT_INTERVAL:
         return
-    from hashbank import jobs
-    from hashbank.models import Snapshot
-    from hashbank.queueing import enqueue_on_commit
-
     latest = Snapshot.objects.order_by("-position").values_list("created_at", flat=True).first()
     if latest is None or timezone.now() - latest >= timedelta(seconds=settings.FEED_SNAPSHOT_INTERVAL):
         # One request per half interval, across processes (the cache is Redis when workers
         # exist): a busy feed must not queue a full snapshot after every publish.
         if cache.add("hashbank:feed-snapshot-requested", 1, timeout=max(1, settings.FEED_SNAPSHOT_INTERVAL // 2)):
             with transaction.atomic():
-                enqueue_on_commit(jobs.feed_snapshot)
+                enqueue_on_commit("hashbank.jobs.feed_snapshot")

@@ -6,7 +6,8 @@ signature generates a key. In production set FEED_KEY_SECRET to its own secret, 
 SECRET_KEY (sessions) does not lock the feed out of its keys; a database dump alone does not
 give the signing keys away.
 
-Rotation overlaps: `signing_key_rotate` makes a new active key and leaves the old one
+Rotation overlaps: `signing_key_rotate` (in hashbank.feed.checkpoint, since it re-signs the
+checkpoint, which needs this module) makes a new active key and leaves the old one
 published as "retiring" for FEED_KEY_OVERLAP_DAYS. The key set (`/api/v1/keys`) is signed by
 every published key, so a partner that trusts the old key accepts the new one (the verifier
 requires a trusted signature plus one from each new key).
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
 
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,7 +27,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hashbank.fingerprints.verify import FORMAT_VERSION, KEYS_KIND, format_time, key_id
+from hashbank.feed.head import head_lock
+from hashbank.feedformat.canonical import FORMAT_VERSION, KEYS_KIND, format_time, key_id
 from hashbank.models import SigningKey
 
 _private_cache: dict[str, Ed25519PrivateKey] = {}
@@ -75,8 +76,6 @@ def signing_key_active() -> SigningKey:
     key = SigningKey.objects.filter(status=SigningKey.Status.ACTIVE).order_by("-created_at", "-pk").first()
     if key is not None:
         return key
-    from hashbank.feed.publish import head_lock
-
     with transaction.atomic():
         head_lock()  # one creator at a time, across processes
         key = SigningKey.objects.filter(status=SigningKey.Status.ACTIVE).order_by("-created_at", "-pk").first()
@@ -84,26 +83,6 @@ def signing_key_active() -> SigningKey:
             key = signing_key_generate()
             key.save()
         return key
-
-
-def signing_key_rotate(*, overlap: timedelta | None = None, dry_run: bool = False) -> SigningKey:
-    """Make a new active key; the old one keeps being published (not used) for `overlap`."""
-    overlap = overlap if overlap is not None else timedelta(days=settings.FEED_KEY_OVERLAP_DAYS)
-    new = signing_key_generate()
-    if dry_run:
-        return new
-    from hashbank.feed.publish import checkpoint_issue, head_lock
-
-    with transaction.atomic():
-        head = head_lock()
-        now = timezone.now()
-        SigningKey.objects.filter(status=SigningKey.Status.ACTIVE).update(
-            status=SigningKey.Status.RETIRING, retire_after=now + overlap
-        )
-        new.save()
-        # Re-sign the checkpoint at once so it names the new key.
-        checkpoint_issue(head)
-    return new
 
 
 def keys_published() -> list[SigningKey]:

@@ -34,9 +34,10 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from hashbank.feed.publish import fault_point, head_read, publish_pending
+from hashbank.feed.head import head_read
+from hashbank.feed.publish import fault_point, publish_pending
 from hashbank.feed.signing import sign
-from hashbank.fingerprints.verify import FORMAT_VERSION, SNAPSHOT_KIND, entry_bytes, format_time
+from hashbank.feedformat.canonical import FORMAT_VERSION, SNAPSHOT_KIND, entry_bytes, format_time
 from hashbank.models import FeedEntry, Snapshot
 
 #: Held (flock) by the one process writing or sweeping snapshot files in the directory.

@@ -11,6 +11,9 @@ class Partner(models.Model):
     listed_publicly = models.BooleanField(default=False)
     public_name = models.CharField(max_length=150, blank=True)
     is_active = models.BooleanField(default=True)
+    # Our own reader of the feed (the hosted lookup's index process, `partner_create --internal`):
+    # never a partner platform in what survivors, partners or the public are told.
+    is_internal = models.BooleanField(default=False)
     created_at = models.DateTimeField()
 
     class Meta:

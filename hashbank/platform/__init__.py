@@ -8,7 +8,7 @@ No Django anywhere in this package: a platform installs it with ``pip install ".
 - :mod:`hashbank.platform.matcher`: hashes image files with pdqhash, all eight dihedral
   variants, and asks the index.
 - :mod:`hashbank.platform.feed`: reads the signed feed over HTTP, verifying every document with
-  :mod:`hashbank.fingerprints.verify` before anything is used (shared by the two below).
+  :mod:`hashbank.feedformat` before anything is used (shared by the two below).
 - :mod:`hashbank.platform.exchange`: the python-threatexchange exchange (for HMA and the
   ``threatexchange`` CLI); imports python-threatexchange, so it is not imported here.
 - :mod:`hashbank.platform.store`: the reference matcher's local store (resumable ``sync``).

@@ -5,6 +5,7 @@ Commands:
     match PATH...   hash image files (all eight dihedral variants) and report matches
     serve           answer POST /match with PDQ hashes, for a platform's upload pipeline
     feedback        send match outcomes (with idempotency keys) to the feed
+    receive         take the feed's pushes (HTTPS) and sync at once (the store, or HMA's fetch)
 
 Each command is a pair of functions in :data:`COMMANDS`: one adds its arguments to its
 sub-parser, the other runs it and returns the exit status.
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -187,8 +189,9 @@ def run_sync(args: argparse.Namespace, out: TextIO) -> int:
     except FeedError as exc:
         out.write(f"FAILED: {exc}. The store stays at its last verified page; run sync again to resume.\n")
         return 3
-    out.write(f"OK at position {report.position}: {report.records} PDQ records; this run {report.added} added, "
-              f"{report.withdrawn} withdrawn, {report.skipped} other signal types skipped\n")
+    out.write(f"OK at position {report.position}: {report.records} PDQ records and {report.exact_records} exact "
+              f"(md5, sha256); this run {report.added} added, {report.withdrawn} withdrawn, {report.skipped} other "
+              "signal types skipped\n")
     return 0
 
 
@@ -217,7 +220,9 @@ def run_serve(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"cannot open the store {args.store}: {exc}") from exc
     server = make_server(service, args.host, args.port, args.max_body)
     host, port = server.server_address[:2]
-    out.write(f"serving {len(service.index)} PDQ records (position {service.position}) on http://{host}:{port}\n")
+    view = service.live.view
+    later = f" and {view.changes} later entries" if view.changes else ""
+    out.write(f"serving {view.base_records} PDQ records{later} (position {view.position}) on http://{host}:{port}\n")
     out.flush()
     try:
         server.serve_forever()
@@ -225,6 +230,109 @@ def run_serve(args: argparse.Namespace, out: TextIO) -> int:
         pass
     finally:
         server.server_close()
+        service.close()
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# receive
+
+
+def add_receive_arguments(parser: argparse.ArgumentParser) -> None:
+    add_store_argument(parser)
+    add_api_key_argument(parser)
+    parser.add_argument("--listen", default="127.0.0.1:8443", metavar="HOST:PORT",
+                        help="address to bind (default 127.0.0.1:8443)")
+    parser.add_argument("--path", default="/", help="the path of the URL you registered (default /)")
+    parser.add_argument("--tls-cert", help="certificate chain (PEM) for HTTPS: the feed pushes to https:// only")
+    parser.add_argument("--tls-key", help="its private key (PEM)")
+    parser.add_argument("--every", type=float, default=900.0,
+                        help="also sync this often, in seconds, in case a push is lost (0: only on pushes)")
+    parser.add_argument("--page-size", type=int, default=1000, help="entries per page (1..1000)")
+    parser.add_argument("--exec", dest="command", metavar="COMMAND",
+                        help="instead of syncing a store, run this fetch command on a verified push, e.g. "
+                        "'threatexchange fetch' or HMA's 'flask --app OpenMediaMatch.app fetch' (split like a shell "
+                        "would, never run by one)")
+    parser.add_argument("--state", help="with --exec: the file where verified pushes are remembered")
+    parser.add_argument("--base-url", help="with --exec: the partner API root, to follow signing key rotations")
+    parser.add_argument("--trusted-key", action="append", default=[], metavar="KID=BASE64",
+                        help="with --exec, for a new --state file: a signing key to trust (as for sync)")
+    parser.add_argument("--exec-timeout", type=float, default=600.0, help="seconds the command may take")
+
+
+def run_receive(args: argparse.Namespace, out: TextIO) -> int:
+    import shlex
+    import threading
+
+    from hashbank.platform.feed import FeedClient, trusted_keys_from_list
+    from hashbank.platform.receiver import (
+        CommandTarget,
+        PushReceiver,
+        StoreTarget,
+        Target,
+        make_receiver_server,
+        tls_context,
+    )
+    from hashbank.platform.store import LocalStore, StoreError
+
+    host, sep, port = args.listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError("--listen must be HOST:PORT")
+    host = host.strip("[]")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("give both --tls-cert and --tls-key, or neither")
+    if not args.tls_cert and host not in ("127.0.0.1", "::1", "localhost"):
+        raise UsageError("without --tls-cert and --tls-key, listen on 127.0.0.1 only (behind your TLS proxy)")
+    if not args.path.startswith("/"):
+        raise UsageError("--path must start with /")
+    try:
+        target: Target
+        if args.command:
+            if not args.state or not args.base_url:
+                raise UsageError("--exec needs --state FILE and --base-url")
+            argv = shlex.split(args.command)
+            if not argv:
+                raise UsageError("--exec needs a command")
+            target = CommandTarget(argv, Path(args.state), trusted_keys=trusted_keys_from_list(args.trusted_key),
+                                   timeout=args.exec_timeout)
+            keys_client = FeedClient(args.base_url, "")
+        else:
+            if not args.store:
+                raise UsageError(f"no store: pass --store DIR or set {STORE_ENV} (or --exec for HMA)")
+            store = LocalStore(args.store)
+            if not store.exists():
+                raise UsageError(f"{args.store} is not a store yet: run sync once first (it takes --base-url and "
+                                 "--trusted-key)")
+            if not 1 <= args.page_size <= 1000:
+                raise UsageError("--page-size must be 1..1000")
+            keys_client = FeedClient(store.read_state()["base_url"], api_key(args))
+            target = StoreTarget(store, keys_client, backend=args.backend, page_size=args.page_size)
+        tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    except (StoreError, ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from exc
+    lock = threading.Lock()
+
+    def log(line: str) -> None:
+        with lock:
+            out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+            out.flush()
+
+    receiver = PushReceiver(target, keys_client=keys_client, every=args.every, log=log)
+    try:
+        server = make_receiver_server(receiver, host, int(port), path=args.path, tls=tls)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.listen}: {exc}") from exc
+    bound_host, bound_port = server.server_address[:2]
+    log(f"receiving pushes on {'https' if tls else 'http'}://{bound_host}:{bound_port}{args.path}; "
+        f"{target.description}")
+    receiver.start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        receiver.close()
     return 0
 
 
@@ -304,6 +412,12 @@ COMMANDS: tuple[Command, ...] = (
         "answer POST /match with PDQ hashes for an upload pipeline (hashes only, never media)",
         add_serve_arguments,
         run_serve,
+    ),
+    (
+        "receive",
+        "take the feed's pushes over HTTPS, verify each, and sync at once (or run HMA's fetch)",
+        add_receive_arguments,
+        run_receive,
     ),
     (
         "feedback",

@@ -11,6 +11,11 @@ Used by the ``threatexchange`` CLI::
 and by Hasher-Matcher-Actioner (add :class:`SurvivorHashFeedSignalExchangeAPI` to the OMM
 config's ``exchange_types``; see docs/platforms.md).
 
+Both poll (HMA every 240 s). To fetch as soon as the feed pushes instead, run
+``python -m hashbank.platform receive --exec 'threatexchange fetch'`` (or HMA's ``flask fetch``)
+beside them: it verifies each pushed checkpoint, then starts their own fetch through this
+exchange, which verifies everything again (hashbank.platform.receiver; docs/platforms.md, Push).
+
 STABLE IMPORT PATH: python-threatexchange and HMA pickle the fetched values
 (:class:`SurvivorHashFeedSignalMetadata`) and store the checkpoint by class. Renaming or moving
 this module, or these classes, makes every platform's stored state unreadable. Add fields with
@@ -27,8 +32,8 @@ What it guarantees, beyond the simple-updates contract:
 
 - nothing is yielded before it is verified: the key set, the snapshot (size and SHA-256 against
   its signed manifest), the checkpoint (signature, expiry, rollback) and every page (signature,
-  layout, hash chain, checkpoint head) go through :mod:`hashbank.fingerprints.verify`; a
-  tampered page raises :class:`hashbank.fingerprints.verify.VerifyError` out of the fetch and
+  layout, hash chain, checkpoint head) go through :mod:`hashbank.feedformat`; a
+  tampered page raises :class:`hashbank.feedformat.VerifyError` out of the fetch and
   none of its entries are applied;
 - withdrawals become deletions (``None``) of the fingerprint id they name;
 - the first fetch (and one after a stale checkpoint) starts from the signed snapshot;
@@ -54,7 +59,7 @@ from threatexchange.signal_type.md5 import VideoMD5Signal
 from threatexchange.signal_type.pdq.signal import PdqSignal
 from threatexchange.signal_type.signal_base import SignalType
 
-from hashbank.fingerprints.verify import origin_of
+from hashbank.feedformat import origin_of
 from hashbank.platform.feed import (
     CursorExpired,
     FeedClient,

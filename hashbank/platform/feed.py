@@ -7,11 +7,11 @@ reference matcher's ``sync`` (:mod:`hashbank.platform.store`), so both follow on
 2. when there is no state yet, or it is older than the feed keeps: load the signed snapshot;
 3. ``GET /checkpoint``: signed, unexpired, never older than the last one accepted;
 4. ``GET /feed?cursor=...`` until ``more`` is false: every page's signature, layout and chain
-   are checked by :class:`hashbank.fingerprints.verify.FeedVerifier` BEFORE its entries are
+   are checked by :class:`hashbank.feedformat.FeedVerifier` BEFORE its entries are
    handed out, so a tampered, dropped or replayed page stops the sync with :class:`VerifyError`
    and nothing of that page is applied.
 
-Every check is the pure-Python verifier's (``hashbank.fingerprints.verify``); this module only
+Every check is the pure-Python verifier's (``hashbank.feedformat``); this module only
 moves bytes and keeps state. No Django here: platforms install it with ``.[platform]``.
 """
 
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hashbank.fingerprints.verify import (
+from hashbank.feedformat import (
     GENESIS,
     Checkpoint,
     FeedVerifier,

@@ -14,28 +14,35 @@ further (it has none of its own: anyone who can reach it can test hashes against
 
 Refused: bodies over ``max_body`` bytes (413), anything but ``application/json`` (415), more
 than ``MAX_HASHES`` hashes (400), a value the fingerprint library rejects (400, naming it).
-The store is re-opened when ``sync`` has moved it on (``state.json`` changed), so a cron job
-running ``sync`` keeps a running ``serve`` current; a withdrawal stops matching at the next
-request after the sync that brought it.
+A background thread looks at ``state.json`` four times a second and, when ``sync`` has moved
+the store on, swaps in a new view of it (hashbank.platform.live: the saved index memory-mapped,
+the journal as a small overlay), so a cron job running ``sync`` keeps a running ``serve``
+current, a withdrawal stops matching within a second of the sync that brought it, and no request
+ever waits for the store to be re-read.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import threading
-import time
+import weakref
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from hashbank.fingerprints import FingerprintError
-from hashbank.platform.index import PDQIndex, parse_hash
-from hashbank.platform.store import DEFAULT_ORIGIN, LocalStore
+from hashbank.platform.index import hashes_to_codes, parse_hash
+from hashbank.platform.live import LiveIndex, View
+from hashbank.platform.store import LocalStore
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 64 * 1024
 MAX_HASHES = 1000
-#: How often (seconds) a request may check whether sync moved the store on.
-RELOAD_CHECK_SECONDS = 1.0
+#: How often (seconds) the background thread checks whether sync moved the store on.
+RELOAD_CHECK_SECONDS = 0.25
 
 
 class _Refused(Exception):
@@ -45,39 +52,27 @@ class _Refused(Exception):
 
 
 class MatchService:
-    """The store's index, re-opened when the store changes. Queries run concurrently."""
+    """The store's live view, refreshed by a background thread. Queries run concurrently."""
 
-    def __init__(self, store: LocalStore, *, backend: str = "auto") -> None:
+    def __init__(self, store: LocalStore, *, backend: str = "auto", poll: float = RELOAD_CHECK_SECONDS) -> None:
         self.store = store
-        self.backend = backend
-        self._lock = threading.Lock()
-        self._checked = 0.0
-        self._stamp: tuple[int, int] | None = None
-        self.index: PDQIndex
-        self.origins: dict[str, str] = {}
-        self.position = 0
-        self._load()
+        self.live = LiveIndex(store, backend=backend)
+        self._stop = threading.Event()
+        # The thread holds the service weakly: a service nobody uses any more stops it.
+        self._thread = threading.Thread(target=_follow, args=(weakref.ref(self), self._stop, poll),
+                                        name="serve-refresh", daemon=True)
+        self._thread.start()
 
-    def _load(self) -> None:
-        stat = self.store.state_file.stat()
-        state = self.store.read_state()
-        origins: dict[str, str] = {}
-        index = self.store.open_index(backend=self.backend, state=state, origins=origins)
-        if len(index):
-            index.compact()
-        self.index, self.origins, self.position = index, origins, int(state["feed"]["position"])
-        self._stamp = (stat.st_mtime_ns, stat.st_size)
+    def close(self) -> None:
+        self._stop.set()
 
-    def current(self) -> tuple[PDQIndex, int]:
-        now = time.monotonic()
-        if now - self._checked >= RELOAD_CHECK_SECONDS:
-            with self._lock:
-                self._checked = now
-                stat = self.store.state_file.stat()
-                if (stat.st_mtime_ns, stat.st_size) != self._stamp:
-                    # Old index objects stay valid for requests still using them.
-                    self._load()
-        return self.index, self.position
+    @property
+    def position(self) -> int:
+        return self.live.view.position
+
+    def current(self) -> tuple[View, int]:
+        view = self.live.view
+        return view, view.position
 
     def match(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
@@ -87,27 +82,38 @@ class MatchService:
             raise _Refused(HTTPStatus.BAD_REQUEST, "bad_request", '"hashes" must be a non-empty list of PDQ hashes')
         if len(hashes) > MAX_HASHES:
             raise _Refused(HTTPStatus.BAD_REQUEST, "too_many_hashes", f"at most {MAX_HASHES} hashes a request")
-        index, position = self.current()
-        origins = self.origins
+        view, position = self.current()
         threshold = payload.get("threshold")
         if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= index.threshold
+            isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= view.threshold
         ):
-            raise _Refused(HTTPStatus.BAD_REQUEST, "bad_threshold", f"threshold must be 0..{index.threshold}")
+            raise _Refused(HTTPStatus.BAD_REQUEST, "bad_threshold", f"threshold must be 0..{view.threshold}")
         for number, value in enumerate(hashes):
             try:
                 parse_hash(value)
             except FingerprintError as error:
                 raise _Refused(HTTPStatus.BAD_REQUEST, "bad_hash", f"hashes[{number}]: {error}") from None
-        found = index.query_many(hashes, threshold=threshold)
+        found = view.pdq(hashes_to_codes(hashes), threshold=threshold)
         return {
             "position": position,
             "results": [
-                {"hash": value, "matches": [{"id": m.key, "distance": m.distance, "hash": m.hash,
-                                             "origin": origins.get(m.key, DEFAULT_ORIGIN)} for m in matches]}
+                {"hash": value, "matches": [{"id": m.id, "distance": m.distance, "hash": m.value,
+                                             "origin": m.origin} for m in matches]}
                 for value, matches in zip(hashes, found, strict=True)
             ],
         }
+
+
+def _follow(service: weakref.ref[MatchService], stop: threading.Event, poll: float) -> None:
+    while not stop.wait(poll):
+        current = service()
+        if current is None:
+            return
+        try:
+            current.live.refresh()
+        except Exception:  # keep serving the last good view; the next look may succeed
+            logger.exception("serve: the store could not be re-read")
+        del current
 
 
 def make_server(service: MatchService, host: str = "127.0.0.1", port: int = 8765,
@@ -115,6 +121,12 @@ def make_server(service: MatchService, host: str = "127.0.0.1", port: int = 8765
     class Handler(BaseHTTPRequestHandler):
         server_version = "hashbank-match/1"
         sys_version = ""
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body leave in two writes; with Nagle's algorithm the second would wait
+            # for the client's delayed ACK of the first (40 ms a request).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _send(self, status: HTTPStatus, body: dict[str, Any]) -> None:
             data = json.dumps(body, separators=(",", ":")).encode("ascii")
@@ -131,8 +143,9 @@ def make_server(service: MatchService, host: str = "127.0.0.1", port: int = 8765
         def do_GET(self) -> None:
             if self.path != "/health":
                 return self._error(_Refused(HTTPStatus.NOT_FOUND, "not_found", "POST /match or GET /health"))
-            index, position = service.current()
-            self._send(HTTPStatus.OK, {"ok": True, "records": len(index), "position": position})
+            view, position = service.current()
+            self._send(HTTPStatus.OK, {"ok": True, "records": view.base_records, "position": position,
+                                       "changes_since_saved_index": view.changes})
 
         def do_POST(self) -> None:
             try:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
 from hashbank import selectors as bank
+from hashbank.feed.delivery import exact_time
 from hashbank.models import Case, CaseEvent, Fingerprint, PartnerFeedback
 from portal.caseworkers.models import AssistedCase, AuditEvent, CaseNote, Membership, Organisation
 from portal.survivor import presenters
@@ -121,6 +122,8 @@ class TimelineRow:
     # For a publication: which partner platforms have fetched it so far (the client's words).
     reach: str = ""
     reach_code: str = ""
+    # A partner's fetch older than the delivery marks keep to the minute: its date only.
+    date_only: bool = False
 
 
 #: The words for the bank's timeline events and partners' outcomes on the case page. The bank
@@ -175,7 +178,8 @@ def case_events(*, assisted_case: AssistedCase, events: list[CaseEvent] | None =
             reach_code=presenters.reach_code(reach),
         )))
         for at, kind in presenters.fetch_moments(event, reach):
-            rows.append((at, order, TimelineRow(at=at, label=str(FETCH_LABELS[kind]), outcome="")))
+            rows.append((at, order, TimelineRow(at=at, label=str(FETCH_LABELS[kind]), outcome="",
+                                                date_only=not exact_time(at))))
     return [row for _, _, row in sorted(rows, key=lambda item: (item[0], item[1]))]
 
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from hashbank import selectors
-from hashbank.feed.delivery import Reach
+from hashbank.feed.delivery import Reach, exact_time
 from hashbank.models import Case, CaseEvent, CaseFile
 from hashbank.selectors import CaseDelivery
 
@@ -26,6 +26,9 @@ class TimelineEntry:
     text: str
     # For a publication: which partner platforms have fetched it so far, in words.
     reach: str = ""
+    # A moment told only by its date (a partner's fetch older than the delivery marks keep
+    # to the minute).
+    date_only: bool = False
     # "fetched/platforms" for a publication, for tests and assistive styling; "" otherwise.
     reach_code: str = ""
 
@@ -149,7 +152,9 @@ def event_text(event: CaseEvent) -> str:
 
 
 def _when(at: datetime) -> str:
-    return date_format(timezone.localtime(at), "DATETIME_FORMAT")
+    # Old delivery marks are merged into one a day (hashbank.feed.delivery.marks_compact):
+    # then only the date is certain, so only the date is said.
+    return date_format(timezone.localtime(at), "DATETIME_FORMAT" if exact_time(at) else "DATE_FORMAT")
 
 
 def reach_text(reach: Reach | None, *, withdrawal: bool = False, names: bool = True) -> str:
@@ -203,7 +208,7 @@ def timeline(events: list[CaseEvent], delivery: CaseDelivery | None = None) -> l
                                                        reach_code=reach_code(reach))))
         for at, kind in fetch_moments(event, reach):
             text = event_text(CaseEvent(kind=kind, at=at, data={"platforms": reach.platforms}))
-            entries.append((at, order, TimelineEntry(at=at, kind=kind, text=text)))
+            entries.append((at, order, TimelineEntry(at=at, kind=kind, text=text, date_only=not exact_time(at))))
     return [entry for _, _, entry in sorted(entries, key=lambda item: (item[0], item[1]))]
 
 

@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 
 from hashbank.feed.publish import publish_pending
-from hashbank.fingerprints.verify import FeedVerifier
+from hashbank.feedformat import FeedVerifier
 from hashbank.services import partner_create, partner_key_issue
 from tests.browser.axe import assert_no_axe_violations
 from tests.browser.journey import make_photos, no_horizontal_scroll

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from hashbank import jobs
-from hashbank.feed.publish import head_read
+from hashbank.feed.head import head_read
 from hashbank.feed.snapshots import snapshot_build, snapshot_sweep
 from hashbank.queueing import enqueue_on_commit
 

@@ -6,7 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from hashbank.feed.signing import keys_published, signing_key_rotate
+from hashbank.feed.checkpoint import signing_key_rotate
+from hashbank.feed.signing import keys_published
 
 
 class Command(BaseCommand):
