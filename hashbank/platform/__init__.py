@@ -13,6 +13,11 @@ No Django anywhere in this package: a platform installs it with ``pip install ".
   ``threatexchange`` CLI); imports python-threatexchange, so it is not imported here.
 - :mod:`hashbank.platform.store`: the reference matcher's local store (resumable ``sync``).
 - :mod:`hashbank.platform.serve`: the small HTTP matcher an upload pipeline calls with hashes.
+- :mod:`hashbank.platform.receiver`: ``receive``, a small server that verifies a pushed
+  checkpoint and then syncs (or runs the platform's own fetch, for HMA and the CLI).
+- :mod:`hashbank.platform.live`, :mod:`hashbank.platform.lookup`,
+  :mod:`hashbank.platform.lookup_service`: the hosted lookup's index process (run by us, for
+  platforms that should not hold the list; ``manage.py lookup_serve``).
 - ``python -m hashbank.platform``: the command line (see :mod:`hashbank.platform.cli`).
 
 docs/platforms.md explains how a platform connects with each of them.

@@ -185,7 +185,7 @@ class FeedState:
         )
 
 
-def _previous_checkpoint(state: FeedState) -> Checkpoint | None:
+def previous_checkpoint(state: FeedState) -> Checkpoint | None:
     """The stored checkpoint, re-verified against the keys we trust (as of its own issue time,
     so its expiry does not matter: it is only the floor for rollback checks)."""
     if not state.checkpoint:
@@ -232,7 +232,7 @@ def read_feed(
         position=state.position,
         digest=state.digest,
         keyset_version=state.keyset_version,
-        checkpoint=_previous_checkpoint(state),
+        checkpoint=previous_checkpoint(state),
     )
 
     # 1. Key rotation: only a set signed by a key we already trust (and by each key it adds).

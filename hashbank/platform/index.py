@@ -41,6 +41,7 @@ import logging
 import os
 import shutil
 import struct
+import sys
 import tempfile
 import threading
 import uuid
@@ -56,6 +57,11 @@ import numpy as np
 
 from hashbank.fingerprints import FingerprintError
 from hashbank.fingerprints.pdq import validate as _validate_pdq
+
+try:  # the compiled scan (hashbank/platform/_pdqscan.c), built by `pip install`; optional
+    from hashbank.platform import _pdqscan
+except ImportError:  # pragma: no cover - exercised where no C compiler was at hand
+    _pdqscan = None
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +80,17 @@ PENDING_LIMIT = 4096
 NUMPY_BATCH = 64
 #: Smaller batches are answered by faiss on the calling thread only.
 FAISS_PARALLEL_BATCH = 32
+#: The compiled backend answers batches of at least this many queries together, chunk by chunk
+#: in bucket order (each table read front to back once), and smaller ones query by query.
+#: Measured on the 2-core development machine at 100,000 and 1,000,000 hashes (see
+#: bench/matcher_bench.py): below about this size the per-query scan is faster.
+COMPILED_BATCH_FROM = 64
+#: Batches of at least this many queries are scanned by several threads (``threads``).
+COMPILED_THREADS_FROM = 256
 
 STORE_FORMAT = "hashbank-pdq-index"
 STORE_VERSION = 1
-BACKENDS = ("numpy", "faiss")
+BACKENDS = ("compiled", "numpy", "faiss")
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -105,12 +118,27 @@ def parse_hash(value: object) -> bytes:
     return bytes.fromhex(_validate_pdq(value))
 
 
+#: Hashes validated and converted at a time (bounds the temporary strings of a large bank).
+_CONVERT_BLOCK = 1 << 16
+
+
 def hashes_to_codes(values: Iterable[object]) -> np.ndarray:
     """Validate PDQ hex strings and return them as an ``(n, 32)`` uint8 array."""
-    texts = [_validate_pdq(value) for value in values]
-    if not texts:
-        return np.empty((0, HASH_BYTES), dtype=np.uint8)
-    return np.frombuffer(bytes.fromhex("".join(texts)), dtype=np.uint8).reshape(-1, HASH_BYTES)
+    values = values if isinstance(values, Sequence) else list(values)
+    if len(values) <= _CONVERT_BLOCK:
+        texts = [_validate_pdq(value) for value in values]
+        if not texts:
+            return np.empty((0, HASH_BYTES), dtype=np.uint8)
+        return np.frombuffer(bytes.fromhex("".join(texts)), dtype=np.uint8).reshape(-1, HASH_BYTES)
+    # Block by block, so that ten million hashes never exist as ten million new strings at once.
+    out = np.empty((len(values), HASH_BYTES), dtype=np.uint8)
+    flat = out.reshape(-1)
+    for start in range(0, len(values), _CONVERT_BLOCK):
+        texts = [_validate_pdq(value) for value in values[start : start + _CONVERT_BLOCK]]
+        flat[start * HASH_BYTES : (start + len(texts)) * HASH_BYTES] = np.frombuffer(
+            bytes.fromhex("".join(texts)), dtype=np.uint8
+        )
+    return out
 
 
 def codes_to_hashes(codes: np.ndarray) -> list[str]:
@@ -178,8 +206,17 @@ class SearchResult(NamedTuple):
     distance: np.ndarray
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+#: Shared by every empty answer (read-only, so that no caller can change it for the others).
+_EMPTY = SearchResult(*(_read_only(np.empty(0, dtype)) for dtype in (np.intp, np.intp, np.int32)))
+
+
 def _empty_result() -> SearchResult:
-    return SearchResult(np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0, np.int32))
+    return _EMPTY
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,18 +230,22 @@ class _Keys:
 
     @classmethod
     def from_list(cls, keys: Sequence[str]) -> _Keys:
-        encoded = [key.encode("utf-8") for key in keys]
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        if encoded:
-            np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
-        blob = np.frombuffer(b"".join(encoded), dtype=np.uint8) if encoded else np.empty(0, np.uint8)
+        # Block by block, so that a large bank's keys are never all held twice more as bytes.
+        offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+        blobs: list[bytes] = []
+        for start in range(0, len(keys), _CONVERT_BLOCK):
+            encoded = [key.encode("utf-8") for key in keys[start : start + _CONVERT_BLOCK]]
+            offsets[start + 1 : start + 1 + len(encoded)] = np.fromiter(map(len, encoded), np.int64, len(encoded))
+            blobs.append(b"".join(encoded))
+        np.cumsum(offsets, out=offsets)
+        blob = np.frombuffer(b"".join(blobs), dtype=np.uint8) if blobs else np.empty(0, np.uint8)
         return cls(blob, offsets)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def get(self, row: int) -> str:
-        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        start, end = self.offsets[row : row + 2].tolist()
         return self.blob[start:end].tobytes().decode("utf-8")
 
     def all(self) -> list[str]:
@@ -254,32 +295,58 @@ def _sketch_words(chunk: int) -> tuple[int, int]:
 
 
 class _NumpyTables:
+    """The sorted tables, scanned by numpy (``kernel="numpy"``) or by the compiled extension
+    (``kernel="compiled"``). Both kernels build byte-identical tables and store them under the
+    same name, so a store saved by one is loaded by the other without a rebuild."""
+
     name = "numpy"
 
-    def __init__(self, offsets: np.ndarray, rows: np.ndarray, sketch: np.ndarray, threads: int) -> None:
+    def __init__(
+        self, offsets: np.ndarray, rows: np.ndarray, sketch: np.ndarray, threads: int, kernel: str = "numpy"
+    ) -> None:
         count = rows.shape[1]
         self.offsets = offsets
         self.rows_2d = rows
         self.sketch_3d = sketch
         self.threads = max(1, threads)
+        self.kernel = kernel
+        self.exact = kernel == "compiled"
+        self._prepared: tuple[np.ndarray, Any] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        if kernel == "compiled":
+            return
         self._flat_offsets = (offsets.astype(np.int64) + (np.arange(CHUNKS, dtype=np.int64) * count)[:, None]).ravel()
         self._rows = rows.reshape(-1)
         # Each entry's two sketch words side by side, gathered as one 16-byte unit (a raw copy).
         self._sketch = sketch.reshape(-1, 2).view("V16").reshape(-1)
         self._chunk_base = (np.arange(CHUNKS, dtype=np.intp) * (CHUNK_VALUES + 1))[None, :, None]
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
 
     @classmethod
-    def build(cls, codes: np.ndarray, threads: int) -> _NumpyTables:
+    def build(cls, codes: np.ndarray, threads: int, kernel: str = "numpy") -> _NumpyTables:
         count = len(codes)
         if count >= 2**32:
             raise ValueError("an index holds fewer than 2**32 hashes")
-        chunks = codes.view("<u2")
-        words = codes.view("<u8")
         offsets = np.zeros((CHUNKS, CHUNK_VALUES + 1), dtype=np.int64)
         rows = np.empty((CHUNKS, count), dtype=np.uint32)
         sketch = np.empty((CHUNKS, count, 2), dtype="<u8")
+        if kernel == "compiled":
+            # A counting sort per chunk in C (the GIL released), chunks shared among threads.
+            codes = np.ascontiguousarray(codes)
+
+            def one(chunk: int) -> None:
+                _pdqscan.build_chunk(codes, chunk, offsets[chunk], rows[chunk], sketch[chunk])
+
+            workers = min(max(1, threads), CHUNKS)
+            if workers > 1 and count >= 100_000:
+                with ThreadPoolExecutor(workers, thread_name_prefix="pdq-index-build") as pool:
+                    list(pool.map(one, range(CHUNKS)))
+            else:
+                for chunk in range(CHUNKS):
+                    one(chunk)
+            return cls(offsets, rows, sketch, threads, kernel)
+        chunks = codes.view("<u2")
+        words = codes.view("<u8")
         for chunk in range(CHUNKS):
             values = chunks[:, chunk]
             order = np.argsort(values, kind="stable")  # a radix sort for 16-bit keys
@@ -289,7 +356,7 @@ class _NumpyTables:
             sketch[chunk, :, 0] = ordered[:, first]
             sketch[chunk, :, 1] = ordered[:, second]
             np.cumsum(np.bincount(values, minlength=CHUNK_VALUES), out=offsets[chunk, 1:])
-        return cls(offsets, rows, sketch, threads)
+        return cls(offsets, rows, sketch, threads, kernel)
 
     def save(self, directory: Path) -> None:
         directory.mkdir()
@@ -298,7 +365,9 @@ class _NumpyTables:
         np.save(directory / "sketch.npy", np.asarray(self.sketch_3d))
 
     @classmethod
-    def load(cls, directory: Path, count: int, mmap_mode: str | None, threads: int) -> _NumpyTables:
+    def load(
+        cls, directory: Path, count: int, mmap_mode: str | None, threads: int, kernel: str = "numpy"
+    ) -> _NumpyTables:
         offsets = np.load(directory / "offsets.npy", mmap_mode=mmap_mode)
         rows = np.load(directory / "rows.npy", mmap_mode=mmap_mode)
         sketch = np.load(directory / "sketch.npy", mmap_mode=mmap_mode)
@@ -312,20 +381,55 @@ class _NumpyTables:
             or int(offsets[:, -1].max(initial=count)) != count
         ):
             raise ValueError(f"corrupt index store {directory}: numpy tables do not fit the hashes")
-        return cls(offsets, rows, sketch, threads)
+        return cls(offsets, rows, sketch, threads, kernel)
 
     def close(self) -> None:
+        self._prepared = None
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
 
+    def search(self, codes: np.ndarray, codes_all: np.ndarray, alive: np.ndarray | None, limit: int) -> SearchResult:
+        """The compiled kernel's exact answer: every live row within ``limit``, each once,
+        sorted by query, distance and row (``alive`` is None when no row is removed)."""
+        flips = limit // CHUNKS
+        # A batch is shared by the kernel's own threads chunk by chunk (each takes the next of
+        # the 16 tables), so a thread that the machine holds back is not waited for.
+        threads = self.threads if len(codes) >= COMPILED_THREADS_FROM else 1
+        found = _pdqscan.search(
+            self._handle(codes_all), alive, codes, _flip_masks(flips), flips, limit, 0, COMPILED_BATCH_FROM, threads
+        )
+        if found is None:
+            return _empty_result()
+        q, r, d = found
+        return SearchResult(
+            np.frombuffer(q, dtype=np.intp), np.frombuffer(r, dtype=np.intp), np.frombuffer(d, dtype=np.int32)
+        )
+
+    def search_one(self, code: bytes, codes_all: np.ndarray, alive: np.ndarray | None, limit: int) -> Any:
+        """One query's raw answer from the kernel: None, or (query, row, distance) buffers."""
+        flips = limit // CHUNKS
+        return _pdqscan.search(self._handle(codes_all), alive, code, _flip_masks(flips), flips, limit, 0, 1 << 62)
+
+    def _handle(self, codes_all: np.ndarray) -> Any:
+        prepared = self._prepared
+        if prepared is None or prepared[0] is not codes_all:
+            # The stored hashes are the index's, handed over with every query; the kernel's
+            # handle on them and the tables is made once (a race here only makes it twice).
+            handle = _pdqscan.tables(self.offsets, self.rows_2d, self.sketch_3d, codes_all)
+            prepared = self._prepared = (codes_all, handle)
+        return prepared[1]
+
+    def _get_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="pdq-index")
+            return self._pool
+
     def candidates(self, codes: np.ndarray, masks: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
         batches = [(start, codes[start : start + NUMPY_BATCH]) for start in range(0, len(codes), NUMPY_BATCH)]
         if len(batches) > 1 and self.threads > 1:
-            with self._pool_lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="pdq-index")
-                pool = self._pool
+            pool = self._get_pool()
             parts = list(pool.map(lambda item: self._batch(item[0], item[1], masks, threshold), batches))
         else:
             parts = [self._batch(start, batch, masks, threshold) for start, batch in batches]
@@ -378,13 +482,23 @@ def _faiss() -> Any:
     return faiss
 
 
+def _compiled_available() -> bool:
+    return _pdqscan is not None and np.dtype(np.intp).itemsize == 8 and sys.byteorder == "little"
+
+
 def available_backends() -> tuple[str, ...]:
-    """The backends this interpreter can run, preferred first."""
+    """The backends this interpreter can run, fastest first (measured with
+    ``bench/matcher_bench.py``: the compiled scan, then numpy, then faiss; ``"auto"`` takes
+    the first)."""
+    found = ["compiled"] if _compiled_available() else []
+    found.append("numpy")
     try:
         _faiss()
     except ImportError:
-        return ("numpy",)
-    return ("faiss", "numpy")
+        pass
+    else:
+        found.append("faiss")
+    return tuple(found)
 
 
 class _FaissFormatError(RuntimeError):
@@ -491,6 +605,7 @@ def _read_ivf(path: Path, count: int, mmap: bool) -> Any:
 class _FaissTables:
     name = "faiss"
     FILES = ("group0.ivf", "group1.ivf")
+    exact = False  # hands candidates to PDQIndex._verify
 
     def __init__(self, directory: Path, count: int, mmap: bool, owned_tmp: Path | None = None) -> None:
         self.directory = directory
@@ -577,9 +692,14 @@ def _resolve_backend(name: str) -> str:
     if name == "auto":
         return available_backends()[0]
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}: choose auto, numpy or faiss")
+        raise ValueError(f"unknown backend {name!r}: choose auto, compiled, numpy or faiss")
     if name == "faiss" and "faiss" not in available_backends():
         raise RuntimeError('the faiss backend needs faiss-cpu: pip install ".[platform]"')
+    if name == "compiled" and not _compiled_available():
+        raise RuntimeError(
+            "the compiled backend was not built (hashbank/platform/_pdqscan.c needs a C compiler and Python's"
+            ' headers at install time: pip install -e .); the "numpy" backend gives the same answers'
+        )
     return name
 
 
@@ -595,9 +715,10 @@ class PDQIndex:
         index = PDQIndex.load("/var/lib/platform/pdq")   # memory-mapped
 
     ``threshold`` (default 31, at most 63) is the largest distance reported; a query may ask for
-    less. ``backend`` is ``"auto"`` (faiss when importable, else numpy), ``"faiss"`` or
-    ``"numpy"``; the answers are the same. ``threads`` bounds the numpy backend's worker threads
-    (faiss uses its own OpenMP setting). ``workdir`` is where the faiss backend writes the IVF
+    less. ``backend`` is ``"auto"`` (the first of :func:`available_backends`: the compiled scan
+    when it was built, else numpy), ``"compiled"``, ``"numpy"`` or ``"faiss"``; the answers are
+    the same. ``threads`` bounds the compiled and numpy backends' worker threads (faiss uses its
+    own OpenMP setting). ``workdir`` is where the faiss backend writes the IVF
     files of an index that has not been saved (default: the system's temporary directory).
     """
 
@@ -617,6 +738,8 @@ class PDQIndex:
         self._masks = _flip_masks(self.threshold // CHUNKS)
         self._codes = np.empty((0, HASH_BYTES), dtype=np.uint8)
         self._alive = np.ones(0, dtype=bool)
+        #: Removed rows among the stored ones (the compiled scan skips its alive check at 0).
+        self._base_dead = 0
         self._keys = _Keys.from_list([])
         self._tables: _NumpyTables | _FaissTables | None = None
         self._pending_codes: list[np.ndarray] = []
@@ -686,7 +809,22 @@ class PDQIndex:
 
     def query(self, pdq_hex: str, *, threshold: int | None = None) -> list[Match]:
         """The stored hashes within the threshold of one hash, nearest first."""
-        return self.query_many([pdq_hex], threshold=threshold)[0]
+        limit = self._limit(threshold)
+        code = parse_hash(pdq_hex)
+        tables = self._tables
+        if tables is not None and tables.exact and not self._pending_alive and self._live:
+            # The short way round for one hash (most lookups): straight to the compiled scan and
+            # back, no arrays.
+            alive = self._alive.view(np.uint8) if self._base_dead else None
+            found = tables.search_one(code, self._codes, alive, limit)
+            if found is None:
+                return []
+            rows = memoryview(found[1]).cast("q").tolist()
+            distances = memoryview(found[2]).cast("i").tolist()
+            codes = self._codes
+            return [Match(self._keys.get(r), d, codes[r].tobytes().hex()) for r, d in zip(rows, distances, strict=True)]
+        array = np.frombuffer(code, dtype=np.uint8).reshape(1, HASH_BYTES)
+        return self.matches(self._search(array, limit), 1)[0]
 
     def query_many(self, hashes: Sequence[str], *, threshold: int | None = None) -> list[list[Match]]:
         """One list of matches per query hash, nearest first. Queries are validated first."""
@@ -696,35 +834,67 @@ class PDQIndex:
     def matches(self, result: SearchResult, query_count: int) -> list[list[Match]]:
         """Turn a :class:`SearchResult` into one list of :class:`Match` per query."""
         out: list[list[Match]] = [[] for _ in range(query_count)]
-        for query, row, distance in zip(
-            result.query.tolist(), result.row.tolist(), result.distance.tolist(), strict=True
-        ):
-            out[query].append(Match(self.key_of(row), distance, self.hash_of(row)))
+        if not len(result.row):
+            return out
+        rows = result.row
+        base = len(self._codes)
+        if len(rows) < 8 or rows.max() >= base:  # few, or some added since the tables were built
+            for query, row, distance in zip(
+                result.query.tolist(), rows.tolist(), result.distance.tolist(), strict=True
+            ):
+                out[query].append(Match(self.key_of(row), distance, self.hash_of(row)))
+            return out
+        # Many: the keys and hashes gathered with one copy each instead of one per match.
+        keys = self._keys.select(rows)
+        blob = keys.blob.tobytes()
+        cuts = keys.offsets.tolist()
+        text = self._codes[rows].tobytes().hex()
+        for i, (query, distance) in enumerate(zip(result.query.tolist(), result.distance.tolist(), strict=True)):
+            key = blob[cuts[i] : cuts[i + 1]].decode("utf-8")
+            out[query].append(Match(key, distance, text[64 * i : 64 * i + 64]))
         return out
 
     def search(self, codes: np.ndarray, *, threshold: int | None = None) -> SearchResult:
         """Every live stored hash within the threshold of each row of ``codes`` (``(n, 32)``
         uint8, already-valid hashes), as arrays sorted by query, distance and row."""
+        return self._search(_as_codes(codes), self._limit(threshold))
+
+    def _limit(self, threshold: int | None) -> int:
         limit = self.threshold if threshold is None else _check_threshold(threshold)
         if limit > self.threshold:
             raise ValueError(f"threshold {limit} is above this index's threshold {self.threshold}")
-        codes = _as_codes(codes)
+        return limit
+
+    def _search(self, codes: np.ndarray, limit: int) -> SearchResult:
         if not len(codes) or not self._live:
             return _empty_result()
         if len(self._pending_alive) > PENDING_LIMIT:
             self.compact()
+        tables = self._ensure_tables()
+        exact: SearchResult | None = None
         queries: list[np.ndarray] = []
         rows: list[np.ndarray] = []
-        tables = self._ensure_tables()
-        if tables is not None:
-            q, r = tables.candidates(codes, self._masks, limit)
+        if tables is not None and tables.exact:
+            # The compiled kernel verifies, de-duplicates and sorts by itself.
+            alive = self._alive.view(np.uint8) if self._base_dead else None
+            exact = tables.search(codes, self._codes, alive, limit)
+            if not self._pending_alive:
+                return exact
+        elif tables is not None:
+            q, r = tables.candidates(codes, _flip_masks(limit // CHUNKS), limit)
             queries.append(q)
             rows.append(r)
         if self._pending_alive:
             q, r = self._scan_pending(codes, limit)
             queries.append(q)
             rows.append(r + len(self._codes))
-        return self._verify(codes, np.concatenate(queries), np.concatenate(rows), limit)
+        found = self._verify(codes, np.concatenate(queries), np.concatenate(rows), limit)
+        if exact is None:
+            return found
+        # Pending rows come after every stored row, so they never repeat one of the kernel's.
+        query, row, distance = (np.concatenate(pair) for pair in zip(exact, found, strict=True))
+        order = np.lexsort((row, distance, query))
+        return SearchResult(query[order], row[order], distance[order])
 
     def key_of(self, row: int) -> str:
         base = len(self._codes)
@@ -815,9 +985,10 @@ class PDQIndex:
             raise ValueError(f"corrupt index store {source}: codes.npy does not hold {count} hashes")
         keys = _Keys.load(source, count, mmap_mode)
         tables: _NumpyTables | _FaissTables | None = None
-        if count and index.backend in manifest.get("tables", []):
-            if index.backend == "numpy":
-                tables = _NumpyTables.load(source / "numpy", count, mmap_mode, index.threads)
+        stored_as = _NumpyTables.name if index.backend in ("compiled", "numpy") else index.backend
+        if count and stored_as in manifest.get("tables", []):
+            if stored_as == _NumpyTables.name:
+                tables = _NumpyTables.load(source / "numpy", count, mmap_mode, index.threads, index.backend)
             else:
                 tables = _FaissTables(source / "faiss", count, mmap=mmap)
         index._install(codes, keys, tables)
@@ -853,6 +1024,7 @@ class PDQIndex:
             self._tables.close()
         self._codes = codes
         self._alive = np.ones(len(codes), dtype=bool)
+        self._base_dead = 0
         self._keys = keys
         self._tables = tables
         self._pending_codes = []
@@ -876,7 +1048,7 @@ class PDQIndex:
                     raise
                 log.warning("faiss IVF layout not recognised (%s); using the numpy backend", exc)
                 self.backend = "numpy"
-        return _NumpyTables.build(codes, self.threads)
+        return _NumpyTables.build(codes, self.threads, self.backend)
 
     def _scan_pending(self, codes: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
         pending = self._pending().view("<u8")
@@ -925,6 +1097,7 @@ class PDQIndex:
             if row < base:
                 if self._alive[row]:
                     self._alive[row] = False
+                    self._base_dead += 1
                     killed += 1
             elif self._pending_alive[row - base]:
                 self._pending_alive[row - base] = 0

@@ -47,8 +47,8 @@ from hashbank.platform.feed import (
     FeedClient,
     FeedError,
     FeedState,
-    _previous_checkpoint,
     parse_key_signatures,
+    previous_checkpoint,
 )
 from hashbank.platform.store import LocalStore
 
@@ -244,7 +244,7 @@ class PushReceiver:
             checkpoint = verify_checkpoint(body, kid, signature, keys)  # signature, kind, format, expiry
         except VerifyError as error:
             raise Refused(HTTPStatus.FORBIDDEN, "refused", str(error)) from None
-        floors = [c for c in (_previous_checkpoint(state), self._newest) if c is not None]
+        floors = [c for c in (previous_checkpoint(state), self._newest) if c is not None]
         for floor in floors:
             if checkpoint.version < floor.version:
                 raise Refused(HTTPStatus.CONFLICT, "stale", f"checkpoint version {checkpoint.version} is older than "
