@@ -8,7 +8,8 @@ Measures, and prints:
 - what recording delivery costs (issue 14): full syncs with FEED_DELIVERY_RECORDING on and off,
   in alternating rounds on two servers side by side, each round by a new partner key; once
   verified as a partner does, once fetching only (the server's own cost, unhidden by the
-  verifier).
+  verifier); and paired, each page from both servers back to back, which cancels what the rest
+  of a shared machine does.
 
 Goals (issue 5): >= 50,000 entries/s full sync, p99 page latency < 50 ms, snapshot < 60 s.
 Goal (issue 14): full sync with delivery recorded within 5% of it without.
@@ -52,6 +53,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="reuse the entries already loaded")
     parser.add_argument("--delivery-rounds", type=int, default=3,
                         help="rounds of full syncs with delivery recording on and off (0: skip)")
+    parser.add_argument("--paired-only", action="store_true",
+                        help="only the paired on/off measurement of delivery recording (with --keep)")
     return parser.parse_args()
 
 
@@ -214,6 +217,8 @@ def delivery_cost(database_url: str, workers: int, keys: dict[str, str], entries
                     figures.setdefault((kind, mode), []).append(count / elapsed)
                     marks = DeliveryMark.objects.filter(partner=partner).count()
                     assert (marks > 0) == (mode == "on"), (mode, marks)
+        paired_cost(servers_ports={mode: port for mode, (_, port) in servers.items()}, entries=entries,
+                    rounds=rounds)
     finally:
         for process, _ in servers.values():
             os.killpg(process.pid, signal.SIGTERM)
@@ -226,6 +231,36 @@ def delivery_cost(database_url: str, workers: int, keys: dict[str, str], entries
     print(f"delivery marks written: {DeliveryMark.objects.filter(partner__in=bench_partners).count():,} "
           f"for {bench_partners.count():,} bench partners (one per key per "
           f"{os.environ.get('FEED_DELIVERY_MARK_SECONDS', '60')} s of paging)")
+
+
+def paired_cost(*, servers_ports: dict[str, int], entries: int, rounds: int) -> None:
+    """The same page from both servers back to back, each server with a key of its own that
+    pages on from where it stopped (the usual, cheapest recording path): whatever else the
+    machine does lands on both alike. The order within each pair alternates. Sum of the
+    requests' times per mode over full syncs, and the ratio."""
+    from hashbank.services import partner_create, partner_key_issue
+
+    totals = {"on": 0.0, "off": 0.0}
+    pages = 0
+    for round_number in range(rounds):
+        clients = {mode: Client(port, partner_key_issue(partner=partner_create(
+            name=f"bench-paired-{mode}-{secrets.token_hex(4)}")).secret) for mode, port in servers_ports.items()}
+        cursor = 0
+        while cursor < entries:
+            order = ("on", "off") if (pages + round_number) % 2 == 0 else ("off", "on")
+            next_cursors = set()
+            for mode in order:
+                start = time.perf_counter()
+                _, headers = clients[mode].get(f"/api/v1/feed?cursor={cursor}&limit=1000")
+                totals[mode] += time.perf_counter() - start
+                next_cursors.add(int(headers["feed-next-cursor"]))
+            assert len(next_cursors) == 1, next_cursors
+            cursor = next_cursors.pop()
+            pages += 1
+    on, off = (pages * 1000 / totals[mode] for mode in ("on", "off"))
+    print(f"delivery recording, paired pages ({rounds} full syncs, {pages:,} page pairs, each page from both "
+          f"servers back to back): on {on:,.0f} entries/s, off {off:,.0f} entries/s, on/off = {on / off:.3f} "
+          f"(goal >= 0.95)")
 
 
 def full_sync(port: int, key: str, keys: dict[str, str], entries: int) -> tuple[float, int, int]:
@@ -302,7 +337,8 @@ def main() -> None:
     from hashbank.services import partner_create, partner_key_issue
 
     print(f"feed benchmark: {args.entries:,} entries, PostgreSQL {urlparse(database_url).path.lstrip('/')}, "
-          f"gunicorn {args.workers} workers on 127.0.0.1, {os.cpu_count()} CPUs")
+          f"gunicorn {args.workers} workers on 127.0.0.1, {os.cpu_count()} CPUs, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     head = FeedHead.objects.filter(pk=1).first()
     if args.keep and head is not None and head.position == args.entries:
         print("load: reusing the entries already loaded")
@@ -312,6 +348,19 @@ def main() -> None:
     partner = partner_create(name=f"bench-{secrets.token_hex(4)}")
     key = partner_key_issue(partner=partner).secret
     keys = {k.kid: k.public_key for k in keys_published()}
+
+    if args.paired_only:
+        servers = {mode: start_gunicorn(database_url, args.workers, FEED_DELIVERY_RECORDING=flag)
+                   for mode, flag in (("on", "1"), ("off", "0"))}
+        try:
+            paired_cost(servers_ports={mode: port for mode, (_, port) in servers.items()}, entries=args.entries,
+                        rounds=max(1, args.delivery_rounds))
+        finally:
+            for process, _ in servers.values():
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
 
     process, port = start_gunicorn(database_url, args.workers)
     try:
