@@ -143,3 +143,29 @@ def recorded_page(browser):
     page = context.new_page()
     yield RecordedPage(page)
     context.close()
+
+
+# Firefox ESR and WebKitGTK, beside Chromium: the fingerprint conformance suite runs in all
+# three (tests/browser/test_fingerprint_browsers.py). Started once per run, like `browser`.
+
+
+@pytest.fixture(scope="session")
+def firefox():
+    from tests.browser.remote_browsers import FirefoxBrowser, firefox_available
+
+    ok, what = firefox_available()
+    require(ok, what)
+    browser = FirefoxBrowser()
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def webkit():
+    from tests.browser.remote_browsers import WebKitBrowser, webkit_available
+
+    ok, what = webkit_available()
+    require(ok, what)
+    browser = WebKitBrowser()
+    yield browser
+    browser.close()

@@ -15,6 +15,13 @@
 //   Pillow, although it would have kept the stored orientation.)
 // Chromium 156 applies EXIF orientation in createImageBitmap even with imageOrientation 'none'
 // (checked), so the JPEG orientation tag is patched to 1 in a copy of the header first.
+// WebKit applies a JPEG's colour profile (ICC: Display P3, as iPhones write) even with
+// colorSpaceConversion 'none' (checked in WebKitGTK 2.50: PDQ 2 to 6 bits off), and Pillow
+// ignores it, so the profile is removed in that same header copy (every JPEG APP2 ICC_PROFILE
+// segment; likewise the WebP ICCP chunk and its VP8X flag, which no engine here applied, but an
+// engine may). Probes that carry a Display P3 profile go through the same path at start-up: a
+// browser that still converts colours is flagged inexact for files with a profile, never
+// silently different. PNGs never reach the browser's decoder (png.js ignores iCCP and gAMA).
 // Anything partly transparent that went through the browser's decoder is flagged inexact: the
 // canvas premultiplies alpha and loses the stored colour the references hash.
 //
@@ -144,6 +151,135 @@ function readExifOrientation(b, tiff, end, info) {
   }
 }
 
+// --- colour profiles out of the header copy -------------------------------------------------
+
+/** A file whose structure is broken before its image data (shown as "damaged"). */
+export class ContainerError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'ContainerError';
+  }
+}
+
+/**
+ * The marker segments of a JPEG before its first scan: {segments: [{marker, start, end}], sos},
+ * `sos` being the offset of the first SOS marker (the scans start there and are never
+ * rewritten). Bytes between segments that are not markers are skipped as libjpeg skips them
+ * (and kept by the callers). A header cut short is an error, never a guess; every step moves
+ * forward, so no input can make it loop.
+ */
+export function jpegSegments(b) {
+  if (!(b.length >= 2 && b[0] === 0xff && b[1] === 0xd8)) throw new ContainerError('not a JPEG file');
+  const segments = [];
+  let pos = 2;
+  for (;;) {
+    while (pos < b.length && b[pos] !== 0xff) pos++;
+    while (pos + 1 < b.length && b[pos + 1] === 0xff) pos++; // fill bytes
+    if (pos + 1 >= b.length) throw new ContainerError('the JPEG header ends before its image data (the file looks truncated)');
+    const marker = b[pos + 1];
+    if (marker === 0xda) return { segments, sos: pos };
+    if (marker === 0xd9) throw new ContainerError('the JPEG ends before its image data');
+    if (marker === 0x00 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {
+      pos += 2; // a stuffed zero (stray data) or a marker without a length
+      continue;
+    }
+    if (pos + 4 > b.length) throw new ContainerError('the JPEG header is cut short (the file looks truncated)');
+    const length = u16be(b, pos + 2);
+    if (length < 2) throw new ContainerError(`a JPEG marker segment (0xFF${marker.toString(16).toUpperCase()}) has an impossible length`);
+    const end = pos + 2 + length;
+    if (end > b.length) throw new ContainerError('a JPEG marker segment is cut short (the file looks truncated)');
+    segments.push({ marker, start: pos, end });
+    pos = end;
+  }
+}
+
+const ICC_JPEG_ID = 'ICC_PROFILE\0';
+
+function isIccSegment(b, s) {
+  return s.marker === 0xe2 && s.end - s.start >= 4 + ICC_JPEG_ID.length && ascii(b, s.start + 4, ICC_JPEG_ID.length) === ICC_JPEG_ID;
+}
+
+/**
+ * What the browser gets of a JPEG: its bytes without the ICC profile (every APP2 ICC_PROFILE
+ * segment, however many the profile spans) and with the EXIF orientation set to 1, both in a
+ * copy of the header before the first scan; every other byte is kept as it is and the scans
+ * are not copied. {parts: [Uint8Array...] for a Blob, profileSegments}.
+ * `info` is jpegInfo(b) (for the orientation tag's offset).
+ */
+export function jpegForBrowser(b, info = jpegInfo(b)) {
+  const { segments, sos } = jpegSegments(b);
+  const icc = segments.filter((s) => isIccSegment(b, s));
+  const rotate = info.orientation !== 1 && info.orientationOffset >= 0 && info.orientationOffset + 2 <= sos;
+  if (!icc.length && !rotate) return { parts: [b], profileSegments: 0 };
+  const head = b.slice(0, sos);
+  if (rotate) {
+    const le = info.orientationLittleEndian;
+    head[info.orientationOffset] = le ? 1 : 0;
+    head[info.orientationOffset + 1] = le ? 0 : 1;
+  }
+  const parts = [];
+  let from = 0;
+  for (const s of icc) {
+    if (s.start > from) parts.push(head.subarray(from, s.start));
+    from = s.end;
+  }
+  parts.push(head.subarray(from), b.subarray(sos));
+  return { parts, profileSegments: icc.length };
+}
+
+function u32le(b, o) {
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+}
+
+const WEBP_ICC_FLAG = 0x20; // VP8X flags: reserved(2) ICC alpha EXIF XMP animation reserved
+const WEBP_IMAGE_CHUNKS = new Set(['VP8 ', 'VP8L', 'ALPH', 'ANIM', 'ANMF']);
+
+/**
+ * What the browser gets of a WebP: without its ICCP chunk, the VP8X ICC flag cleared and the
+ * RIFF size reduced to match; every other byte as it is (a simple, non-VP8X WebP cannot carry
+ * a profile and is passed on unchanged). {parts, profileSegments}.
+ */
+export function webpForBrowser(b) {
+  if (!(b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WEBP')) throw new ContainerError('not a WebP file');
+  if (b.length < 20) throw new ContainerError('the WebP header is cut short (the file looks truncated)');
+  if (ascii(b, 12, 4) !== 'VP8X') return { parts: [b], profileSegments: 0 };
+  const vp8xSize = u32le(b, 16);
+  let pos = 20 + vp8xSize + (vp8xSize & 1);
+  if (vp8xSize < 10 || pos > b.length) throw new ContainerError('the WebP header is cut short (the file looks truncated)');
+  const drop = [];
+  // The profile comes before the image data (WebP container spec); only those chunks are read.
+  for (;;) {
+    if (pos + 8 > b.length) throw new ContainerError('the WebP ends before its image data (the file looks truncated)');
+    const fourcc = ascii(b, pos, 4);
+    if (WEBP_IMAGE_CHUNKS.has(fourcc)) break;
+    const size = u32le(b, pos + 4);
+    const end = pos + 8 + size + (size & 1);
+    if (pos + 8 + size > b.length) throw new ContainerError(`the WebP ${fourcc.trim()} chunk is cut short (the file looks truncated)`);
+    if (fourcc === 'ICCP') drop.push([pos, Math.min(end, b.length)]);
+    pos = end;
+  }
+  if (!drop.length && !(b[20] & WEBP_ICC_FLAG)) return { parts: [b], profileSegments: 0 };
+  const head = b.slice(0, 20 + vp8xSize + (vp8xSize & 1));
+  head[20] &= ~WEBP_ICC_FLAG;
+  const removed = drop.reduce((n, [s, e]) => n + e - s, 0);
+  new DataView(head.buffer).setUint32(4, Math.max(4, u32le(b, 4) - removed), true);
+  const parts = [head];
+  let from = head.length;
+  for (const [s, e] of drop) {
+    if (s > from) parts.push(b.subarray(from, s));
+    from = e;
+  }
+  parts.push(b.subarray(from));
+  return { parts, profileSegments: drop.length };
+}
+
+/** The bytes the browser's decoder is given for `format`: {parts, profileSegments}. */
+export function forBrowser(bytes, format, info) {
+  if (format === 'jpeg') return jpegForBrowser(bytes, info);
+  if (format === 'webp') return webpForBrowser(bytes);
+  return { parts: [bytes], profileSegments: 0 };
+}
+
 // --- the canary ----------------------------------------------------------------------------
 
 // A 4x4 24-bit BMP with distinct colours: decoding it must give exactly these values. BMP is
@@ -191,21 +327,41 @@ function sameAsCanary(data) {
 
 // Probes of the browser's own decoders: files whose Pillow pixels are known (16x16 colour
 // pattern, 4:2:0 chroma, and an Adobe CMYK JPEG; made with Pillow 13.0.0), checked by FNV-1a of the RGB bytes.
+// jpegIcc and webpIcc carry a Display P3 profile (ICC v4, 532 bytes, built like Apple's by
+// tests/browser/fingerprint_corpus.py icc_profile()) and, for the JPEG, the EXIF colour space
+// 'uncalibrated' that phones write with it; applying that profile would move their colours by
+// up to 86 levels. They are decoded exactly as files are, profile removed first, so they catch
+// a browser that still converts colours (tests/browser/test_fingerprint_browsers.py checks they can fail).
 const PROBES = {
   jpeg: {
     mime: 'image/jpeg',
+    format: 'jpeg',
     fnv: 0x8eabde05,
     b64: '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjL/wAARCAAQABADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDhdI0Dytvyf/Wr0vTNEW1iMsi4RFLMcfdAq3b2un6NEsl/cw26lSyiRgCQOu0dWPI4FZ+reONM0vSLn+zbKW+bAQs37pNrcEgnLZ5xyB/iYjFV8FLlppy5vko/PVO9/lb7jKMZia1GVWlFtRTflou+i/E//9k=',
   },
   cmyk: {
     mime: 'image/jpeg',
+    format: 'jpeg',
     fnv: 0xfe1bbce7,
     b64: '/9j/7gAOQWRvYmUAZAAAAAAA/9sAQwAIBgYHBgUIBwcHCQkICgwUDQwLCwwZEhMPFB0aHx4dGhwcICQuJyAiLCMcHCg3KSwwMTQ0NB8nOT04MjwuMzQy/8AAFAgAEAAQBEMRAE0RAFkRAEsRAP/EAB8AAAEFAQEBAQEBAAAAAAAAAAABAgMEBQYHCAkKC//EALUQAAIBAwMCBAMFBQQEAAABfQECAwAEEQUSITFBBhNRYQcicRQygZGhCCNCscEVUtHwJDNicoIJChYXGBkaJSYnKCkqNDU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6g4SFhoeIiYqSk5SVlpeYmZqio6Slpqeoqaqys7S1tre4ubrCw8TFxsfIycrS09TV1tfY2drh4uPk5ebn6Onq8fLz9PX29/j5+v/aAA4EQwBNAFkASwAAPwDgfB1t/q+K4iw8HdP3f6V51/yK3/TTzP8AgPkY/Pduz+GPy9/r3nw7Lb6Zp01/eP5draxNNM+0naijLHA5OAD0rqLDwd0/d/pX0T/yK3/TTzP+A+Rj8927P4Y/Irx7wdbf6vivRbyy0Xw3brPrOoWlihRnQTyBWkCjLbF6uRkcKCeR60f8it/008z/AID5GPz3bs/hj8ivTfFVzNpXwr1y4gSNne3FuQ4JG2V1iY8Ec7XJHvjr0rl9Q+LXhzT38rRdLu9WdXUeY3+jxMpXJKlgXyDgYKDvz0z87f8AIrf9NPM/4D5GPz3bs/hj8iv/2Q==',
   },
   webp: {
     mime: 'image/webp',
+    format: 'webp',
     fnv: 0x9d3600d4,
     b64: 'UklGRqIAAABXRUJQVlA4IJYAAADwAgCdASoQABAAAgA0JbACdLoAs8DJFCIAJJ/MupurAAD+/SW58xaWMqDae9myJEBmZXgNdlcphIdUtEPfFyPc1X3Ruwpmy6vsXUQ+YH37219vJ3H9lz4o35i7L8aTr/zM73Lx/WdsUSbz9YWcydeVr4uuz5OlVYh/v2H7veN0NX7fyvbLftLl3sK7WpOfvz//iiGGiAA=',
+  },
+  jpegIcc: {
+    mime: 'image/jpeg',
+    format: 'jpeg',
+    fnv: 0xf1913e89,
+    b64: '/9j/4AAQSkZJRgABAQAAAQABAAD/4QA0RXhpZgAATU0AKgAAAAgAAYdpAAQAAAABAAAAGgAAAAAAAaABAAMAAAAB//8AAAAAAAD/4gIkSUNDX1BST0ZJTEUAAQEAAAIUbGNtcwQwAABtbnRyUkdCIFhZWiAH5gABAAEAAAAAAABhY3NwQVBQTAAAAABBUFBMAAAAAAAAAAAAAAAAAAAAAAAA9tYAAQAAAADTLWxjbXMAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAApkZXNjAAAA/AAAADBjcHJ0AAABLAAAAEx3dHB0AAABeAAAABRjaGFkAAABjAAAACxyWFlaAAABuAAAABRnWFlaAAABzAAAABRiWFlaAAAB4AAAABRyVFJDAAAB9AAAACBnVFJDAAAB9AAAACBiVFJDAAAB9AAAACBtbHVjAAAAAAAAAAEAAAAMZW5VUwAAABQAAAAcAEQAaQBzAHAAbABhAHkAIABQADNtbHVjAAAAAAAAAAEAAAAMZW5VUwAAADAAAAAcAE4AbwAgAGMAbwBwAHkAcgBpAGcAaAB0ACwAIAB1AHMAZQAgAGYAcgBlAGUAbAB5WFlaIAAAAAAAAPbWAAEAAAAA0y1zZjMyAAAAAAABDEIAAAXe///zJQAAB5MAAP2Q///7of///aIAAAPcAADAblhZWiAAAAAAAACD3wAAPb////+7WFlaIAAAAAAAAEq/AACxNwAACrlYWVogAAAAAAAAKDgAABELAADIuXBhcmEAAAAAAAMAAAACZmYAAPKnAAANWQAAE9AAAApb/9sAQwADAgIDAgIDAwMDBAMDBAUIBQUEBAUKBwcGCAwKDAwLCgsLDQ4SEA0OEQ4LCxAWEBETFBUVFQwPFxgWFBgSFBUU/9sAQwEDBAQFBAUJBQUJFA0LDRQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU/8AAEQgAEAAQAwEiAAIRAQMRAf/EAB8AAAEFAQEBAQEBAAAAAAAAAAABAgMEBQYHCAkKC//EALUQAAIBAwMCBAMFBQQEAAABfQECAwAEEQUSITFBBhNRYQcicRQygZGhCCNCscEVUtHwJDNicoIJChYXGBkaJSYnKCkqNDU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6g4SFhoeIiYqSk5SVlpeYmZqio6Slpqeoqaqys7S1tre4ubrCw8TFxsfIycrS09TV1tfY2drh4uPk5ebn6Onq8fLz9PX29/j5+v/EAB8BAAMBAQEBAQEBAQEAAAAAAAABAgMEBQYHCAkKC//EALURAAIBAgQEAwQHBQQEAAECdwABAgMRBAUhMQYSQVEHYXETIjKBCBRCkaGxwQkjM1LwFWJy0QoWJDThJfEXGBkaJicoKSo1Njc4OTpDREVGR0hJSlNUVVZXWFlaY2RlZmdoaWpzdHV2d3h5eoKDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uLj5OXm5+jp6vLz9PX29/j5+v/aAAwDAQACEQMRAD8A6LRvFflbYYH+fozg/d9h713Wj+K/K2wwv8/RnB+77D3r5h0fxX5W2GF/n6M4/h9h713WjeK/K2wwP8/RnB+77D3r53HZPy30tb3fd6f3Id5P7Uunlb3eXhbIPh0/rzP/2Q==',
+  },
+  webpIcc: {
+    mime: 'image/webp',
+    format: 'webp',
+    fnv: 0x626851c5,
+    b64: 'UklGRnICAABXRUJQVlA4WAoAAAAgAAAABwAABwAASUNDUBQCAAAAAAIUbGNtcwQwAABtbnRyUkdCIFhZWiAH5gABAAEAAAAAAABhY3NwQVBQTAAAAABBUFBMAAAAAAAAAAAAAAAAAAAAAAAA9tYAAQAAAADTLWxjbXMAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAApkZXNjAAAA/AAAADBjcHJ0AAABLAAAAEx3dHB0AAABeAAAABRjaGFkAAABjAAAACxyWFlaAAABuAAAABRnWFlaAAABzAAAABRiWFlaAAAB4AAAABRyVFJDAAAB9AAAACBnVFJDAAAB9AAAACBiVFJDAAAB9AAAACBtbHVjAAAAAAAAAAEAAAAMZW5VUwAAABQAAAAcAEQAaQBzAHAAbABhAHkAIABQADNtbHVjAAAAAAAAAAEAAAAMZW5VUwAAADAAAAAcAE4AbwAgAGMAbwBwAHkAcgBpAGcAaAB0ACwAIAB1AHMAZQAgAGYAcgBlAGUAbAB5WFlaIAAAAAAAAPbWAAEAAAAA0y1zZjMyAAAAAAABDEIAAAXe///zJQAAB5MAAP2Q///7of///aIAAAPcAADAblhZWiAAAAAAAACD3wAAPb////+7WFlaIAAAAAAAAEq/AACxNwAACrlYWVogAAAAAAAAKDgAABELAADIuXBhcmEAAAAAAAMAAAACZmYAAPKnAAANWQAAE9AAAApbVlA4TDgAAAAvB8ABALmM6H/sIqL/oUDQtm3GH9UhDc7uCARSHMNOCwQSnXDGGjvi3cQ0WoRciDXCETohF+IjAA==',
   },
 };
 
@@ -228,9 +384,10 @@ function fromBase64(b64) {
 let probeResult = null;
 
 /**
- * Check this browser once per worker: {faithful, canvas, exact: {jpeg, webp}}. `faithful` is
- * false when a known pattern comes back altered from the canvas (anti-fingerprinting noise);
- * then nothing is hashed. `exact.<format>` says whether its decoder reproduces Pillow's pixels.
+ * Check this browser once per worker: {faithful, canvas, exact: {jpeg, cmyk, webp, jpegIcc,
+ * webpIcc}}. `faithful` is false when a known pattern comes back altered from the canvas
+ * (anti-fingerprinting noise); then nothing is hashed. `exact.<probe>` says whether its
+ * decoder reproduces Pillow's pixels; `jpegIcc`/`webpIcc`: also for files with a colour profile.
  */
 export function probeBrowser() {
   if (!probeResult) {
@@ -250,7 +407,9 @@ export function probeBrowser() {
       const exact = {};
       for (const [format, probe] of Object.entries(PROBES)) {
         try {
-          const { data } = await decodeWithCanvas(new Blob([fromBase64(probe.b64)], { type: probe.mime }));
+          const bytes = fromBase64(probe.b64);
+          const { parts } = forBrowser(bytes, probe.format);
+          const { data } = await decodeWithCanvas(new Blob(parts, { type: probe.mime }));
           exact[format] = fnvRgb(data) === probe.fnv;
         } catch {
           exact[format] = false;
@@ -290,7 +449,9 @@ function anyTransparency(data) {
 function wrap(e, format) {
   if (e instanceof FingerprintFileError) return e;
   if (e && e.code === 'too-large') return new FingerprintFileError('too-large', MESSAGES.tooLarge, e.message);
-  if (e instanceof PngError || e instanceof GifError) return new FingerprintFileError('corrupt', MESSAGES.corrupt, e.message);
+  if (e instanceof PngError || e instanceof GifError || e instanceof ContainerError) {
+    return new FingerprintFileError('corrupt', MESSAGES.corrupt, e.message);
+  }
   if (e && (e.name === 'RangeError' || /memory|allocation|too large/i.test(String(e.message)))) {
     return new FingerprintFileError('too-large', MESSAGES.tooLarge, String(e.message));
   }
@@ -336,6 +497,15 @@ export async function decodeImage(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}
     warnings.push('AVIF: decoders convert its colours slightly differently, so these fingerprints are close to, but may not be identical with, what a platform computes');
   }
 
+  // Make the browser decode the stored pixels, by the orientation rule above: orientation tag
+  // set to 1 and colour profile removed, in a copy of the header. The rest is not copied.
+  let prepared;
+  try {
+    prepared = forBrowser(bytes, kind.format, jpeg);
+  } catch (e) {
+    throw wrap(e, kind.format);
+  }
+
   const probe = await probeBrowser();
   if (!probe.faithful) throw new FingerprintFileError('canvas-noise', MESSAGES.noise);
   if (!probe.canvas) throw new FingerprintFileError('unsupported', MESSAGES.unsupported, 'no OffscreenCanvas in this browser');
@@ -346,20 +516,17 @@ export async function decodeImage(bytes, { maxPixels = DEFAULT_MAX_PIXELS } = {}
     const what = probeName === 'cmyk' ? 'CMYK JPEG' : kind.format.toUpperCase();
     warnings.push(`this browser decodes ${what} slightly differently from the tools platforms use, so these fingerprints are close to, but may not be identical with, theirs`);
   }
+  // A file that carried a colour profile: exact only if this browser, given the profiled probe
+  // without its profile, decodes the stored colours (it may take colour from elsewhere).
+  const profileProbe = `${kind.format}Icc`;
+  if (prepared.profileSegments > 0 && !probe.exact[profileProbe]) {
+    exact = false;
+    warnings.push(`this browser adjusts the colours of ${kind.format.toUpperCase()} photos that carry a colour profile (as phone cameras save them), so these fingerprints are close to, but may not be identical with, what platforms compute`);
+  }
 
   let decoded;
   try {
-    let blob = new Blob([bytes], { type: kind.mime });
-    if (jpeg && jpeg.orientation !== 1 && jpeg.orientationOffset >= 0) {
-      // Make the browser decode the stored pixels (see the orientation rule above): the tag
-      // is set to 1 in a copy of the header; the rest of the file is not copied.
-      const head = bytes.slice(0, jpeg.orientationOffset + 2);
-      const le = jpeg.orientationLittleEndian;
-      head[jpeg.orientationOffset] = le ? 1 : 0;
-      head[jpeg.orientationOffset + 1] = le ? 0 : 1;
-      blob = new Blob([head, bytes.subarray(jpeg.orientationOffset + 2)], { type: kind.mime });
-    }
-    decoded = await decodeWithCanvas(blob);
+    decoded = await decodeWithCanvas(new Blob(prepared.parts, { type: kind.mime }));
   } catch (e) {
     if (e instanceof DOMException && kind.format === 'avif') throw new FingerprintFileError('unsupported', MESSAGES.unsupported, kind.format);
     throw wrap(e, kind.format);

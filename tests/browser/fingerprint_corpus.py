@@ -20,7 +20,7 @@ from pathlib import Path
 import imagehash
 import numpy as np
 import pdqhash
-from PIL import Image
+from PIL import Image, ImageCms
 
 from hashbank.fingerprints.pdq import bits_to_hex
 
@@ -263,3 +263,119 @@ def cmyk_jpeg() -> bytes:
 
 def lossy_webp() -> bytes:
     return encode(photo("astronaut.png"), "WEBP", quality=90)
+
+
+# --- colour profiles (ICC) ----------------------------------------------------------------
+#
+# Phones tag their photos with a colour profile: iPhones write Display P3 (ICC v4, a 3x3
+# matrix with the sRGB tone curve). Pillow and so pdqhash/imagehash ignore it; a browser that
+# applies it changes the pixels. The profiles here are built byte by byte from the published
+# primaries (no profile file is downloaded or needed), in the layout Apple's Display P3 has,
+# and lcms2 (through Pillow's ImageCms) reads and applies them, which proves they are valid.
+
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+_D50 = np.array([0.9642, 1.0, 0.8249])
+DISPLAY_P3 = {"primaries": ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)), "white": (0.3127, 0.3290)}
+
+
+def _s15(v: float) -> bytes:
+    return struct.pack(">i", round(v * 65536))
+
+
+def _xyz_tag(xyz) -> bytes:
+    return b"XYZ " + bytes(4) + b"".join(_s15(v) for v in xyz)
+
+
+def _mluc(text: str) -> bytes:
+    s = text.encode("utf-16-be")
+    return b"mluc" + bytes(4) + struct.pack(">II", 1, 12) + b"enUS" + struct.pack(">II", len(s), 28) + s
+
+
+def _srgb_curve() -> bytes:
+    # parametricCurveType, function 3: the sRGB tone curve exactly as Apple's profile has it.
+    params = (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045)
+    return b"para" + bytes(4) + struct.pack(">HH", 3, 0) + b"".join(_s15(v) for v in params)
+
+
+def _sampled_curve(gamma: float, n: int) -> bytes:
+    table = np.round(np.linspace(0, 1, n) ** gamma * 65535).astype(">u2").tobytes()
+    return b"curv" + bytes(4) + struct.pack(">I", n) + table
+
+
+def _xy(x: float, y: float) -> np.ndarray:
+    return np.array([x / y, 1.0, (1 - x - y) / y])
+
+
+def icc_profile(description: str = "Display P3", *, primaries=DISPLAY_P3["primaries"], white=DISPLAY_P3["white"],
+                curve_entries: int = 0) -> bytes:
+    """An ICC v4 display profile: `primaries` and `white` (CIE xy), adapted to D50 with
+    Bradford as ICC requires, with the sRGB tone curve, or (curve_entries > 0) a sampled
+    gamma-2.2 curve of that many entries per channel, to make a profile too large for one
+    JPEG marker segment."""
+    w = _xy(*white)
+    p = np.column_stack([_xy(*c) for c in primaries])
+    rgb_to_xyz = p * np.linalg.solve(p, w)
+    chad = np.linalg.inv(_BRADFORD) @ np.diag((_BRADFORD @ _D50) / (_BRADFORD @ w)) @ _BRADFORD
+    m = chad @ rgb_to_xyz
+    curve = _sampled_curve(2.2, curve_entries) if curve_entries else _srgb_curve()
+    tags = [(b"desc", _mluc(description)), (b"cprt", _mluc("No copyright, use freely")), (b"wtpt", _xyz_tag(_D50)),
+            (b"chad", b"sf32" + bytes(4) + b"".join(_s15(v) for v in chad.ravel())),
+            (b"rXYZ", _xyz_tag(m[:, 0])), (b"gXYZ", _xyz_tag(m[:, 1])), (b"bXYZ", _xyz_tag(m[:, 2])),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    table_end = 128 + 4 + 12 * len(tags)
+    entries, blobs, offsets = [], b"", {}
+    for sig, data in tags:
+        if data not in offsets:  # the three tone curves share one copy, as in Apple's profile
+            offsets[data] = table_end + len(blobs)
+            blobs += data + bytes(-len(data) % 4)
+        entries.append(sig + struct.pack(">II", offsets[data], len(data)))
+    size = table_end + len(blobs)
+    header = (struct.pack(">I", size) + b"lcms" + bytes([4, 0x30, 0, 0]) + b"mntrRGB XYZ "
+              + struct.pack(">6H", 2022, 1, 1, 0, 0, 0) + b"acspAPPL" + bytes(4) + b"APPL" + bytes(4) + bytes(8)
+              + struct.pack(">I", 0) + b"".join(_s15(v) for v in _D50) + b"lcms" + bytes(16) + bytes(28))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + b"".join(entries) + blobs
+
+
+def as_if_profile_applied(image: Image.Image, profile: bytes) -> np.ndarray:
+    """What a colour-managing decoder shows: the stored pixels converted from `profile` to sRGB."""
+    source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    converted = ImageCms.profileToProfile(image.convert("RGB"), source, ImageCms.createProfile("sRGB"),
+                                          renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, outputMode="RGB")
+    return np.asarray(converted)
+
+
+def phone_exif(orientation: int = 1) -> bytes:
+    """EXIF as a phone writes it for a Display P3 photo: ColorSpace 'uncalibrated' (65535)."""
+    exif = Image.Exif()
+    if orientation != 1:
+        exif[0x0112] = orientation
+    exif.get_ifd(0x8769)[0xA001] = 0xFFFF
+    return exif.tobytes()
+
+
+def icc_files() -> dict[str, bytes]:
+    """Photographs tagged with a colour profile, in every container that carries one: what
+    the browser must decode to the stored pixels, as Pillow does."""
+    p3 = icc_profile()
+    big = icc_profile("Display P3, sampled curves", curve_entries=40000)  # 80 kB > 65,519: two APP2 segments
+    astronaut = photo("astronaut.png")
+    coffee = photo("coffee.png")
+    chelsea = photo("chelsea.png")
+    return {
+        "astronaut-p3-q90.jpg": encode(astronaut, "JPEG", quality=90, icc_profile=p3, exif=phone_exif()),
+        "coffee-p3-q85-progressive.jpg": encode(coffee, "JPEG", quality=85, progressive=True, icc_profile=p3),
+        "chelsea-p3-exif6.jpg": encode(chelsea, "JPEG", quality=90, icc_profile=p3, exif=phone_exif(6)),
+        "rocket-p3-two-segments.jpg": encode(photo("rocket.jpg"), "JPEG", quality=90, icc_profile=big),
+        "astronaut-p3.png": encode(astronaut, "PNG", icc_profile=p3),
+        "coffee-p3-q90.webp": encode(coffee, "WEBP", quality=90, icc_profile=p3),
+        "chelsea-p3-lossless.webp": encode(chelsea, "WEBP", lossless=True, icc_profile=p3),
+    }
+
+
+def transparent_lossy_webp() -> bytes:
+    """A WebP with partial transparency: the browser's canvas premultiplies it, so it must be
+    reported inexact in every browser."""
+    chelsea = np.asarray(photo("chelsea.png"))
+    alpha = np.tile(np.linspace(30, 255, chelsea.shape[1]).astype(np.uint8), (chelsea.shape[0], 1))
+    return encode(Image.fromarray(np.dstack([chelsea, alpha]), "RGBA"), "WEBP", quality=90)

@@ -122,3 +122,26 @@ class FingerprintPage:
         origin = urlsplit(self.base_url).netloc
         return [f"{r.method} {r.url}" for r in self.requests
                 if r.method != "GET" or urlsplit(r.url).netloc != origin or r.post_data]
+
+
+class RemoteFingerprintPage(FingerprintPage):
+    """The same helpers in Firefox or WebKit (tests/browser/remote_browsers.py), whose drivers
+    report no request events: what was sent is what this site's server saw (`served`, a list
+    of (method, path, body length) that the caller records), and nothing else can be reached
+    from this closed network and the page's policy."""
+
+    def __init__(self, browser, base_url: str, served: list[tuple[str, str, int]]):
+        self.page = browser
+        self.base_url = base_url
+        self.served = served
+        self.requests: list = []
+        response = browser.goto(base_url + "/")
+        assert response.status == 200, response.status
+        browser.evaluate(_JS_HELPERS)
+
+    @property
+    def errors(self) -> list[str]:
+        return self.page.errors
+
+    def sent_anything(self) -> list[str]:
+        return [f"{method} {path}" for method, path, length in self.served if method != "GET" or length]
