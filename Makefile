@@ -7,16 +7,19 @@ PORT ?= 8000
 
 .PHONY: run test install install-dev lint pytest jstest wasm bench clean
 
-# The stamp files make re-runs cheap: pip only runs again when pyproject.toml changes.
+# The stamp files make re-runs cheap: pip only runs again when pyproject.toml or the C source
+# of the PDQ index's compiled scan (built in place by the editable install) changes.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+COMPILED := hashbank/platform/_pdqscan.c hashbank/platform/_pdqscan_scan.h
+
+$(VENV)/.installed: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev,platform]"
 	if pkg-config --exists libavformat libavcodec libswscale 2>/dev/null; then \
 		$(BIN)/pip install --quiet -e ".[dev,platform,video]"; \

@@ -1,6 +1,8 @@
 """The platform's exact PDQ index and the image matcher: every answer is checked against a brute
-force over the whole bank, for both backends, with neighbours planted on both sides of the
-threshold and where multi-index hashing is most fragile (every chunk but one at two flips)."""
+force over the whole bank, for every backend (the compiled scan, its numpy fallback, faiss), with
+neighbours planted on both sides of the threshold and where multi-index hashing is most fragile
+(every chunk but one at two flips). tests/test_platform_index_compiled.py adds clustered and
+real photo banks and the compiled scan's own edge cases."""
 
 from __future__ import annotations
 
@@ -21,13 +23,15 @@ from hashbank.platform.index import MAX_THRESHOLD, Match, PDQIndex, available_ba
 from tests.conftest import ROOT, require
 
 PHOTOS = Path(skimage.__file__).parent / "data"
-BACKENDS = ["numpy", "faiss"]
+BACKENDS = ["compiled", "numpy", "faiss"]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     if request.param == "faiss":
         require("faiss" in available_backends(), "faiss-cpu (the [platform] extra)")
+    if request.param == "compiled":
+        require("compiled" in available_backends(), "the compiled scan (pip install -e . with a C compiler)")
     return request.param
 
 
@@ -137,12 +141,15 @@ def test_matches_brute_force_with_planted_neighbours(backend):
 
 def test_backends_give_identical_answers():
     require("faiss" in available_backends(), "faiss-cpu (the [platform] extra)")
+    require("compiled" in available_backends(), "the compiled scan (pip install -e . with a C compiler)")
     rng = np.random.default_rng(11)
     bank, queries = plant(rng, size=4000, queries=220)
     a = build(bank, backend="numpy").search(queries)
-    b = build(bank, backend="faiss").search(queries)
-    for left, right in zip(a, b, strict=True):
-        np.testing.assert_array_equal(left, right)
+    for other in ("faiss", "compiled"):
+        b = build(bank, backend=other).search(queries)
+        for left, right in zip(a, b, strict=True):
+            np.testing.assert_array_equal(left, right)
+            assert left.dtype == right.dtype
     assert len(a.query) > 0
 
 
@@ -259,10 +266,11 @@ def test_save_and_load_round_trip(backend, tmp_path):
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["count"] == len(bank)
     assert manifest["threshold"] == 40
-    assert manifest["tables"] == [backend]
+    # The compiled scan reads the numpy backend's tables: one layout on disk for both.
+    assert manifest["tables"] == ["numpy" if backend == "compiled" else backend]
 
-    for other in ("numpy", "faiss"):
-        if other == "faiss" and "faiss" not in available_backends():
+    for other in BACKENDS:
+        if other not in available_backends():
             continue
         for mmap in (True, False):
             loaded = PDQIndex.load(path, backend=other, mmap=mmap)

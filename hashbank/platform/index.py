@@ -16,19 +16,33 @@ dropped without reading the full hash: about one random candidate in a billion g
 The survivors are checked on all 256 bits. Nothing is approximated: the candidates are a superset
 of the answer, and the answer is computed exactly.
 
-Two backends keep the same buckets:
+Three backends keep the same buckets:
 
-- ``numpy``: sorted row ids and two 64-bit sketch words per chunk, searched with vectorised
-  gathers and ``np.bitwise_count`` over batches of queries, on several threads;
+- ``compiled`` (the default wherever it was built): the numpy backend's tables, built and
+  searched by a small C extension (``_pdqscan.c``, compiled by ``pip install``; no numpy
+  headers). A few queries are scanned one at a time in a prefetching pipeline over their 272
+  probes; from ``COMPILED_BATCH_FROM`` queries on, chunk by chunk in bucket order, so that each
+  table is read front to back once for the whole batch, on ``threads`` threads that take the
+  16 tables in turn. The inner loop uses AVX-512's 64-bit popcount, the scalar popcount
+  instruction or portable C, whichever the processor has. It verifies, de-duplicates (a hash is
+  reported only from the first chunk within ``t // 16`` bits of the query) and sorts by itself,
+  with the GIL released;
+- ``numpy``: the fallback when the extension was not built: sorted row ids and two 64-bit sketch
+  words per chunk, searched with vectorised gathers and ``np.bitwise_count`` over batches of
+  queries, on several threads;
 - ``faiss``: the buckets are the inverted lists of two ``faiss.IndexBinaryIVF`` (one list per
   chunk value, lists chosen by us instead of by a quantiser), so faiss scans them in C++.
 
-Both hand their candidates to one exact verification, so they give identical answers.
+The numpy and faiss backends hand their candidates to one exact verification; tests compare all
+three with each other and with a brute force, so they give identical answers. ``"auto"`` takes
+the first of :func:`available_backends`, fastest first as ``bench/matcher_bench.py`` measures
+them: compiled, then numpy (faster than faiss at every size measured), then faiss.
 
 Withdrawals are honoured at once: a removed hash is flagged dead and never reported, and
 :meth:`PDQIndex.save` writes only live hashes, so a withdrawn hash does not survive on disk.
 A saved index is a directory of ``.npy`` files (and, for faiss, IVF files in faiss's own format)
-that :meth:`PDQIndex.load` memory-maps: a server starts in well under a second.
+that :meth:`PDQIndex.load` memory-maps: a server starts in well under a second. The compiled and
+numpy backends read the same files.
 
 Not safe for mutation from several threads: queries may run concurrently with each other, but
 ``add``, ``remove``, ``compact`` and ``save`` must not run while anything else uses the index.
@@ -81,10 +95,12 @@ NUMPY_BATCH = 64
 #: Smaller batches are answered by faiss on the calling thread only.
 FAISS_PARALLEL_BATCH = 32
 #: The compiled backend answers batches of at least this many queries together, chunk by chunk
-#: in bucket order (each table read front to back once), and smaller ones query by query.
-#: Measured on the 2-core development machine at 100,000 and 1,000,000 hashes (see
-#: bench/matcher_bench.py): below about this size the per-query scan is faster.
-COMPILED_BATCH_FROM = 64
+#: in bucket order (each table read front to back once), and smaller ones query by query. The
+#: bucket order has a fixed cost (a pass over the 65,536 buckets of every table), so it pays
+#: from about a thousand queries: measured on the 2-core development machine, one thread, at
+#: 100,000 hashes 112,000 against 104,000 queries/s at 1,024 and 116,000 against 201,000 at
+#: 4,096; at 1,000,000 hashes 36,000 against 36,000 at 1,024 and 37,000 against 74,000 at 4,096.
+COMPILED_BATCH_FROM = 1024
 #: Batches of at least this many queries are scanned by several threads (``threads``).
 COMPILED_THREADS_FROM = 256
 
