@@ -18,7 +18,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--store", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--backend", default="auto")
     args = parser.parse_args()
     live = LiveIndex(LocalStore(args.store), backend=args.backend)
     server = make_server(LookupService(live), "127.0.0.1", args.port)

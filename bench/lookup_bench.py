@@ -298,7 +298,9 @@ def main() -> int:
                "SECRET_KEY": secret, "FEED_KEY_SECRET": secret + "-feed", "ALLOWED_HOSTS": "127.0.0.1,localhost",
                "DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "SECURE_HSTS_SECONDS": "0", "LOG_LEVEL": "WARNING",
                "STATIC_ROOT": str(stack.dir / "static"), "FEED_SNAPSHOT_DIR": str(stack.dir / "snapshots"),
-               "LOOKUP_RATE_PER_SECOND": "10000", "LOOKUP_RATE_BURST": "10000", "PYTHONUNBUFFERED": "1"}
+               "LOOKUP_RATE_PER_SECOND": "10000", "LOOKUP_RATE_BURST": "10000", "PYTHONUNBUFFERED": "1",
+               # As the partner unit runs (deploy/systemd/imageshield-partner.service).
+               "PORTAL_ROLE": "partner"}
         for name in ("DATABASE_URL", "SECRET_KEY", "FEED_KEY_SECRET", "DJANGO_SETTINGS_MODULE", "STATIC_ROOT"):
             os.environ[name] = env[name]
         os.environ.pop("REDIS_URL", None)

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from hashbank.keygeneration import partner_keys_changed
 from hashbank.models import FeedHead, Heartbeat, Partner, PartnerKey, SigningKey, Snapshot
 from hashbank.services import partner_key_revoke
 
@@ -45,6 +46,8 @@ class PartnerAdmin(admin.ModelAdmin):
 
             obj.created_at = timezone.now()
         super().save_model(request, obj, form, change)
+        # A partner suspended here is refused from the next request on, cached keys included.
+        partner_keys_changed()
 
 
 @admin.register(PartnerKey)

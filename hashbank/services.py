@@ -21,6 +21,7 @@ from hashbank import references
 from hashbank.apikeys import key_generate, key_hash
 from hashbank.feed.push import push_on_commit, push_url_parse
 from hashbank.fingerprints import FingerprintError, validate
+from hashbank.keygeneration import partner_keys_changed
 from hashbank.models import (
     Case,
     CaseEvent,
@@ -535,6 +536,8 @@ def partner_key_revoke(*, key: PartnerKey) -> PartnerKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        # Every web process's cached copy of the key stops being trusted on commit.
+        partner_keys_changed()
     return key
 
 

@@ -56,6 +56,12 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return render(request, "404.html", status=404)
 
 
+def partner_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Not found in the partner API's own pool (portal.urls_partner): JSON whatever the path."""
+    return _no_store(JsonResponse({"error": {"code": "not_found", "message": "no such endpoint; see "
+                                             "/api/v1/openapi.json"}}, status=404))
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     """Called by Django inside its exception handler, so sys.exc_info() is the error."""
     error = sys.exc_info()[1]

@@ -88,7 +88,27 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # django-axes wants to be last
 ]
 
+# The partner API's own pool (imageshield-partner.service) runs with PORTAL_ROLE=partner: nginx
+# sends it /api/v1/ only, so it needs none of the pages' machinery (sessions, CSRF, logins, the
+# second factor, messages, static files, the CSP for HTML). Without it a hosted lookup costs
+# about a third less CPU (docs/platforms.md, "How fast"), and the pool cannot serve a survivor
+# or caseworker page even if a request reaches it: its URLs are /api/v1/ alone
+# (portal.urls_partner). CommonMiddleware stays: it validates the Host header.
+PARTNER_MIDDLEWARE = [
+    "portal.health.HealthMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "hashbank.api.ratelimit.PartnerRateLimitMiddleware",
+    "portal.survivor.middleware.RefuseMediaMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+PORTAL_ROLE = os.environ.get("PORTAL_ROLE", "site").strip().lower() or "site"
+if PORTAL_ROLE not in ("site", "partner"):
+    raise ImproperlyConfigured(f"PORTAL_ROLE must be 'site' or 'partner', not {PORTAL_ROLE!r}")
+
 ROOT_URLCONF = "portal.urls"
+if PORTAL_ROLE == "partner":
+    MIDDLEWARE = PARTNER_MIDDLEWARE
+    ROOT_URLCONF = "portal.urls_partner"
 WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [
@@ -340,6 +360,11 @@ SURVIVOR_CASES_TOTAL_PER_HOUR = int(os.environ.get("SURVIVOR_CASES_TOTAL_PER_HOU
 # a second at most; 32 readers on one key are held to this share. 0 turns the limit off.
 PARTNER_RATE_PER_SECOND = float(os.environ.get("PARTNER_RATE_PER_SECOND", "10"))
 PARTNER_RATE_BURST = int(os.environ.get("PARTNER_RATE_BURST", "30"))
+# Each web process keeps the partner keys it has checked, trusted only while the keys'
+# generation in Redis is unchanged (hashbank.keygeneration: a revocation is refused from the
+# next request on), and re-read from the database after this many seconds whatever happens.
+# 0 turns the cache off.
+PARTNER_KEY_CACHE_SECONDS = float(os.environ.get("PARTNER_KEY_CACHE_SECONDS", "30"))
 
 # --- Sessions and links -----------------------------------------------------------------------
 # Sessions end with the browser (a shared computer keeps nothing); caseworkers' are also cut

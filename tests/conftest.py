@@ -30,6 +30,17 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} not available (set it up, or run under CI to make this a failure)")
 
 
+@pytest.fixture(autouse=True)
+def _partner_key_cache_cleared():
+    """Each test starts with no partner key cached in this process (hashbank.api.auth): a row
+    cached in one test's transaction must not answer in another's."""
+    from hashbank.api.auth import key_cache_clear
+
+    key_cache_clear()
+    yield
+    key_cache_clear()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _collected_static(django_test_environment, tmp_path_factory):
     """Templates resolve static names through the production manifest storage, so build it

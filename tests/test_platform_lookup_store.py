@@ -253,3 +253,26 @@ def test_serve_swaps_in_the_synced_store_by_itself_not_on_a_request(store_and_cl
         assert service.match({"hash": values[0]})["results"][0]["matches"] == []
     finally:
         service.close()
+
+
+def test_the_lookup_process_runs_the_fastest_backend_built_here_with_the_same_answers(store_and_client):
+    """By default (lookup_serve, the live view, the follower) the index runs the first of
+    available_backends(): the compiled scan wherever it was built, as bench/matcher_bench.py
+    measured; the numpy backend over the same store answers the same."""
+    from hashbank.management.commands.lookup_serve import Command
+
+    store, client = store_and_client
+    values = [pdq_value(), hexes(16), hexes(32)]
+    _, ids = submit(*values)
+    store.sync(client)
+    default = LiveIndex(store)
+    assert default.view.base.backend == index_module.available_backends()[0]
+    parser = Command().create_parser("manage.py", "lookup_serve")
+    assert parser.parse_args([]).backend == "auto"
+    numpy = LiveIndex(store, backend="numpy")
+    assert numpy.view.base.backend == "numpy"
+    near = bytearray(bytes.fromhex(values[0]))
+    near[0] ^= 0b111  # three bits off
+    for probe in (values[0], near.hex()):
+        assert looked_up(default.view, probe, values[1]) == looked_up(numpy.view, probe, values[1]) == {
+            ids["pdq"], ids["md5"]}

@@ -19,21 +19,25 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from hashbank.apikeys import KEY_RE, key_hash
+from hashbank.keygeneration import GENERATION_KEY
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1] the bucket; ARGV rate (tokens/s), burst, and optionally "now" (tests); returns
-# {allowed, seconds until one token, tokens left} as strings (Lua numbers would be truncated).
+# KEYS[1] the bucket, KEYS[2] the partner keys' generation (hashbank.keygeneration); ARGV rate
+# (tokens/s), burst, a fresh generation to store if there is none, and optionally "now"
+# (tests); returns {allowed, seconds until one token, tokens left, generation} as strings (Lua
+# numbers would be truncated).
 _SCRIPT = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -52,7 +56,12 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(math.max(now, at)))
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
-return {tostring(allowed), tostring(wait), tostring(tokens)}
+local generation = redis.call('GET', KEYS[2])
+if not generation then
+  generation = ARGV[3]
+  redis.call('SET', KEYS[2], generation)
+end
+return {tostring(allowed), tostring(wait), tostring(tokens), generation}
 """
 
 
@@ -61,6 +70,9 @@ class Decision:
     allowed: bool
     retry_after: int = 0
     remaining: int = 0
+    #: The partner keys' generation read in the same round trip (hashbank.keygeneration), or
+    #: None when Redis did not answer (then no cached key is trusted).
+    generation: str | None = None
 
 
 def bucket_for(token: str) -> str:
@@ -89,17 +101,31 @@ def take(key_id: int | str, *, now: float | None = None, kind: str = "partner") 
     rate, burst = float(getattr(settings, rate_setting)), float(getattr(settings, burst_setting))
     if settings.JOBS_IN_PROCESS or rate <= 0:
         return Decision(allowed=True, remaining=int(burst))
-    from hashbank.queueing import redis_connection
-
-    args = [rate, burst] + ([] if now is None else [now])
+    args = [rate, burst, secrets.token_hex(8)] + ([] if now is None else [now])
     try:
-        allowed, wait, tokens = redis_connection().eval(_SCRIPT, 1, f"{prefix}:{key_id}", *args)
+        allowed, wait, tokens, generation = _script()(keys=[f"{prefix}:{key_id}", GENERATION_KEY], args=args)
     except Exception as error:
         logger.warning("partner rate limit not applied (Redis: %s: %s)", type(error).__name__, error)
         return Decision(allowed=True)
+    generation = generation.decode("ascii") if isinstance(generation, bytes) else str(generation)
     if allowed in (b"1", "1"):
-        return Decision(allowed=True, remaining=int(float(tokens)))
-    return Decision(allowed=False, retry_after=max(1, math.ceil(float(wait))), remaining=0)
+        return Decision(allowed=True, remaining=int(float(tokens)), generation=generation)
+    return Decision(allowed=False, retry_after=max(1, math.ceil(float(wait))), remaining=0, generation=generation)
+
+
+def _script():  # -> redis.commands.core.Script
+    """The script, registered with this process's client: EVALSHA, so each request sends the
+    script's digest rather than its text (redis-py loads it again if Redis restarted)."""
+    from hashbank.queueing import redis_connection
+
+    client = redis_connection()
+    held = _registered.get(id(client))
+    if held is None or held[0] is not client:
+        held = _registered[id(client)] = (client, client.register_script(_SCRIPT))
+    return held[1]
+
+
+_registered: dict[int, tuple[object, object]] = {}
 
 
 def refusal(decision: Decision) -> JsonResponse:

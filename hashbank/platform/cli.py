@@ -46,9 +46,10 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=("auto", "faiss", "numpy"),
+        choices=("auto", "compiled", "numpy", "faiss"),
         default="auto",
-        help="index backend: faiss when installed, else numpy (the answers are the same)",
+        help="index backend; auto: the fastest this install has, measured by bench/matcher_bench.py "
+        "(compiled, then numpy; the answers are the same)",
     )
 
 

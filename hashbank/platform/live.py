@@ -185,7 +185,7 @@ class LiveIndex:
     """Follows a :class:`LocalStore`: ``view`` is always a complete, consistent view, and
     :meth:`refresh` swaps in a newer one when the store has moved on."""
 
-    def __init__(self, store: LocalStore, *, backend: str = "numpy") -> None:
+    def __init__(self, store: LocalStore, *, backend: str = "auto") -> None:
         self.store = store
         self.backend = backend
         self._lock = threading.Lock()

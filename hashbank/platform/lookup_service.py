@@ -64,7 +64,7 @@ def _fold_in_child(path: str, state: dict[str, Any], backend: str) -> None:
 class Follower:
     """Keeps the store and the live view in step with the feed (see the module's docstring)."""
 
-    def __init__(self, store: LocalStore, client: FeedClient, live: LiveIndex, *, backend: str = "numpy",
+    def __init__(self, store: LocalStore, client: FeedClient, live: LiveIndex, *, backend: str = "auto",
                  fold_bytes: int = DEFAULT_FOLD_BYTES, page_size: int = 1000,
                  fold_target: Callable[[str, dict[str, Any], str], None] = _fold_in_child) -> None:
         """`fold_target(store path, state, backend)` runs in the child and folds (tests pass one
@@ -278,7 +278,7 @@ def run(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     interval: float = 1.0,
-    backend: str = "numpy",
+    backend: str = "auto",
     fold_bytes: int = DEFAULT_FOLD_BYTES,
     max_stale: float = DEFAULT_MAX_STALE,
     on_listening: Any = None,

@@ -27,7 +27,8 @@ class Command(BaseCommand):
                             help="seconds between syncs")
         parser.add_argument("--fold-bytes", type=int, default=settings.LOOKUP_FOLD_BYTES,
                             help="fold the journal into a new index past this size")
-        parser.add_argument("--backend", choices=("numpy", "faiss"), default="numpy")
+        parser.add_argument("--backend", choices=("auto", "compiled", "numpy", "faiss"), default="auto",
+                            help="index backend; auto: the fastest built here (the answers are the same)")
         parser.add_argument("--dry-run", action="store_true", help="check the settings, serve nothing")
 
     def handle(self, *args: Any, listen: str, store: str, feed_url: str, interval: float, fold_bytes: int,
