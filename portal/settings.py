@@ -294,6 +294,19 @@ AXES_CLIENT_IP_CALLABLE = "portal.clientaddr.client_address"
 # rotating one does not lose the other.
 FEED_KEY_SECRET = os.environ.get("FEED_KEY_SECRET") or SECRET_KEY
 FEED_SNAPSHOT_DIR = Path(os.environ.get("FEED_SNAPSHOT_DIR", BASE_DIR / "media" / "feed-snapshots"))
+# Full feed pages near the head, signed, kept in Redis for every web process
+# (hashbank.feed.pagecache): pages ending within this many entries of the head, each for this
+# many seconds. 0 seconds turns it off; the embedded mode (no Redis) never caches.
+FEED_PAGE_CACHE_SECONDS = int(os.environ.get("FEED_PAGE_CACHE_SECONDS", "600"))
+FEED_PAGE_CACHE_ENTRIES = int(os.environ.get("FEED_PAGE_CACHE_ENTRIES", "100000"))
+# Behind the shipped nginx: snapshot files are sent by nginx from this internal location
+# (X-Accel-Redirect; deploy/nginx/imageshield.conf), not streamed by a web worker. Empty: the
+# worker streams the file (`make run`, or no nginx in front). Must start and end with "/".
+FEED_SNAPSHOT_ACCEL_PREFIX = os.environ.get("FEED_SNAPSHOT_ACCEL_PREFIX", "")
+if FEED_SNAPSHOT_ACCEL_PREFIX and not (
+        FEED_SNAPSHOT_ACCEL_PREFIX.startswith("/") and FEED_SNAPSHOT_ACCEL_PREFIX.endswith("/")):
+    raise ImproperlyConfigured("FEED_SNAPSHOT_ACCEL_PREFIX must start and end with '/', e.g. /internal/snapshots/")
+
 # A checkpoint is valid this long (seconds); it is re-signed when half of it is left.
 FEED_CHECKPOINT_TTL = int(os.environ.get("FEED_CHECKPOINT_TTL", "3600"))
 # Workers snapshot the active set after publishing when the newest snapshot is older than this.

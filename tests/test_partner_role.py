@@ -89,7 +89,8 @@ def test_the_rate_limit_still_applies(partner_pool, settings, redis_url):
 
 def _settings_in(role: str) -> subprocess.CompletedProcess:
     code = ("import django; django.setup(); from django.conf import settings; "
-            "print(settings.ROOT_URLCONF, len(settings.MIDDLEWARE), settings.MIDDLEWARE == settings.PARTNER_MIDDLEWARE)")
+            "print(settings.ROOT_URLCONF, len(settings.MIDDLEWARE), "
+            "settings.MIDDLEWARE == settings.PARTNER_MIDDLEWARE)")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "PORTAL_ROLE": role}
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=60)

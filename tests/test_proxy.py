@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,9 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def _render(conf: str, *, upstream: int, tls: int, plain: int, cert: Path, key: Path, log: Path,
-            partner_upstream: int | None = None) -> str:
+            partner_upstream: int | None = None, snapshots: Path | None = None) -> str:
     replacements = {
+        "snapshots": f"alias {snapshots or log.parent / 'snapshots'}/;",
         "upstream": f"server 127.0.0.1:{upstream};",
         "partner_upstream": f"server 127.0.0.1:{partner_upstream or upstream};",
         "plain": f"listen 127.0.0.1:{plain};",
@@ -284,6 +286,48 @@ def test_the_feed_and_its_snapshot_verify_through_the_proxy(proxy, settings, tmp
     assert status == 200 and hashlib.sha256(file_body).hexdigest() == manifest["sha256"] == snapshot.sha256
     assert len(gzip.decompress(file_body).splitlines()) == snapshot.count
     assert DeliveryMark.objects.filter(partner=partner).order_by("-high").values_list("high", flat=True)[0] == 7
+
+
+def test_snapshot_files_are_sent_by_nginx_after_the_application_records_the_fetch(proxy, settings, tmp_path,
+                                                                                   live_server):
+    """FEED_SNAPSHOT_ACCEL_PREFIX: the application checks the key, records the delivery and
+    answers X-Accel-Redirect with no body; nginx sends the file from its internal location,
+    byte-exact against the signed manifest. No client can reach that location itself."""
+    import gzip
+    import hashlib
+    import json
+
+    from hashbank.feed.publish import publish_pending
+    from hashbank.feed.snapshots import snapshot_build
+    from hashbank.models import DeliveryMark
+    from hashbank.services import case_create, partner_create, partner_key_issue
+    from tests.feed_helpers import one_file
+
+    settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+    settings.FEED_SNAPSHOT_DIR = tmp_path / "snapshots"
+    settings.FEED_SNAPSHOT_ACCEL_PREFIX = "/internal/snapshots/"
+    case_create(files=[one_file(3), one_file(2)])
+    publish_pending()
+    snapshot = snapshot_build(force=True)
+    partner = partner_create(name="Snapshot reader")
+    auth = {"Authorization": f"Bearer {partner_key_issue(partner=partner).secret}"}
+    status, manifest_body, _ = _tls_get(proxy["port"], "/api/v1/snapshots/latest", auth)
+    manifest = json.loads(manifest_body)
+    path = f"/api/v1/snapshots/{snapshot.position}/file"
+
+    status, file_body, headers = _tls_get(proxy["port"], path, auth)
+    assert status == 200 and hashlib.sha256(file_body).hexdigest() == manifest["sha256"] == snapshot.sha256
+    assert len(gzip.decompress(file_body).splitlines()) == snapshot.count
+    assert headers["content-type"] == "application/gzip" and headers["cache-control"] == "no-store"
+    assert DeliveryMark.objects.filter(partner=partner, high=snapshot.position).exists()
+    # What the application itself answered: no body, only where nginx finds the file.
+    direct = urllib.request.Request(live_server.url + path, headers=auth)
+    with urllib.request.urlopen(direct, timeout=30) as response:
+        assert response.read() == b""
+        assert response.headers["X-Accel-Redirect"] == f"/internal/snapshots/{snapshot.file_name}"
+    # The internal location is not a URL anyone may ask for, nor is it reached without a key.
+    assert _tls_get(proxy["port"], f"/internal/snapshots/{snapshot.file_name}", {})[0] == 404
+    assert _tls_get(proxy["port"], path, {})[0] == 401
 
 
 def test_a_body_over_the_limit_is_refused_at_the_proxy(proxy, settings):

@@ -178,6 +178,14 @@ def snapshot_file(request: HttpRequest, position: int) -> HttpResponse:
     if path is None or not path.exists():
         raise ApiError(404, "no_snapshot", "no snapshot at this position; fetch /api/v1/snapshots/latest")
     delivery.snapshot_served(request.partner_key, position=snapshot.position)  # type: ignore[attr-defined]
+    if settings.FEED_SNAPSHOT_ACCEL_PREFIX:
+        # Behind nginx: it sends the file from its internal location (the snapshot directory
+        # on disk, or an object store it proxies to), so a 740 MB snapshot never passes
+        # through a web worker. The fetch is recorded above either way.
+        response = HttpResponse(b"", content_type="application/gzip")
+        response["X-Accel-Redirect"] = settings.FEED_SNAPSHOT_ACCEL_PREFIX + snapshot.file_name
+        response["Content-Disposition"] = f'attachment; filename="{snapshot.file_name}"'
+        return response
     return FileResponse(path.open("rb"), content_type="application/gzip", as_attachment=True,
                         filename=snapshot.file_name)
 
