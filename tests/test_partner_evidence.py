@@ -98,7 +98,7 @@ def test_counters_count_each_served_entry_once(client, feed_of_seven):
     assert counters(partner) == (3, 3, 0)
     page(client, secret, 0, 3)  # the same page again
     assert counters(partner) == (3, 3, 0)
-    page(client, secret, 2, 4)  # overlaps: 3 was served already, 4, 5 and 6 are new
+    page(client, secret, 2, 6)  # to 6 (pages end on multiples of the limit): 3 served already, 4, 5, 6 new
     assert counters(partner) == (6, 5, 1)
     page(client, secret, 0, 1000)  # everything again, and 7 new
     assert counters(partner) == (7, 5, 2)
@@ -187,12 +187,13 @@ def test_recording_progress_costs_two_queries_a_page(client, django_assert_max_n
 
 
 @pytest.mark.django_db(transaction=True)
+# (cursor, limit): a page ends at the next multiple of its limit, so (2, 5) is positions 3-5.
 @pytest.mark.parametrize(("before", "first", "second", "expected"), [
     (None, (0, 3), (0, 3), (3, 3, 0)),  # the partner's first page, twice: the row is made once
-    (2, (2, 3), (2, 3), (5, 5, 0)),  # continuing from its position, twice: the conditional update
-    (3, (2, 3), (2, 3), (5, 5, 0)),  # overlapping what it was served, twice: the row lock
-    (3, (2, 3), (5, 2), (7, 5, 2)),  # an overlap and the next page: the next counts from the first's end
-    (3, (3, 2), (5, 2), (7, 5, 2)),  # a continuing page and the next one
+    (2, (2, 5), (2, 5), (5, 5, 0)),  # continuing from its position, twice: the conditional update
+    (3, (2, 5), (2, 5), (5, 5, 0)),  # overlapping what it was served, twice: the row lock
+    (3, (2, 5), (5, 7), (7, 5, 2)),  # an overlap and the next page: the next counts from the first's end
+    (3, (3, 5), (5, 7), (7, 5, 2)),  # a continuing page and the next one
 ], ids=["first-ever", "continuing", "overlapping", "overlap-then-next", "continuing-then-next"])
 def test_two_requests_at_once_never_count_wrong(postgres, feed_of_seven, caplog, before, first, second, expected):
     """One request holds its transaction open (as a slow request would) while another page is
