@@ -1,5 +1,9 @@
 """vPDQ: one PDQ per second of video, serialised as python-threatexchange does: a JSON list
-of "pdq_hex,quality,timestamp" strings (timestamp in seconds, three decimals)."""
+of "pdq_hex,quality,timestamp" strings, the timestamp in seconds written with Python's
+`f"{t:.3}"`: three significant digits, not three decimals (2.878 s is "2.88", 123 s is
+"1.23e+02"; threatexchange/extensions/vpdq/vpdq_util.py, VpdqCompactFeature.__str__). The
+same string as theirs for the same video, so a platform that compares signal strings (or
+stores them) sees one signal, not two."""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ MATCH_PERCENT = 80.0
 #: A video hash is one string in the feed; cap it so a malicious body cannot be huge
 #: (3 hours at one frame a second).
 MAX_FRAMES = 3 * 60 * 60
-TIMESTAMP_DECIMALS = 3
+#: python-threatexchange's VPDQ_TIMESTAMP_PRECISION, a general-format precision.
+TIMESTAMP_PRECISION = 3
 
 
 class VPDQ(SignalType):
@@ -52,14 +57,14 @@ class VPDQ(SignalType):
                 raise FingerprintError(f"vpdq: frame {index} quality {quality} is outside 0..100")
             if not math.isfinite(timestamp) or timestamp < 0:
                 raise FingerprintError(f"vpdq: frame {index} timestamp must be a non-negative number")
-            frames.append((hex_value, quality, round(timestamp, TIMESTAMP_DECIMALS)))
+            frames.append((hex_value, quality, timestamp))
         if all(q < FRAME_QUALITY_FLOOR for _, q, _ in frames):
             raise FingerprintError(f"vpdq: no frame reaches the quality floor of {FRAME_QUALITY_FLOOR}")
         return frames
 
     @classmethod
     def serialise(cls, frames: list[tuple[str, int, float]]) -> str:
-        return json.dumps([f"{h},{q},{t:.{TIMESTAMP_DECIMALS}f}" for h, q, t in frames], separators=(", ", ": "))
+        return json.dumps([f"{h},{q},{t:.{TIMESTAMP_PRECISION}}" for h, q, t in frames], separators=(", ", ": "))
 
     @classmethod
     def validate(cls, value: object, *, quality: int | None = None) -> str:
@@ -90,7 +95,16 @@ class VPDQ(SignalType):
             import vpdq as vpdq_native
         except ImportError as exc:  # pragma: no cover - depends on the platform's install
             raise RuntimeError("the vpdq package is not installed; install it to hash videos") from exc
-        features = vpdq_native.computeHash(str(path), seconds_per_hash=1)
+        # One hashing thread: with several, a frame the package cannot hash (under 5 pixels on
+        # a side) throws inside a thread and std::terminate aborts the whole process, a
+        # platform's upload pipeline with it; with one, it is an exception. Decoding, the
+        # costly part, is not threaded by this setting, and one PDQ a second is cheap.
+        try:
+            features = vpdq_native.computeHash(str(path), seconds_per_hash=1, thread_count=1)
+        except Exception as exc:
+            raise FingerprintError(f"vpdq: this video could not be hashed ({exc})") from None
+        if not features:
+            raise FingerprintError("vpdq: no frame of this video could be decoded")
         return cls.serialise([(f.hex, int(f.quality), float(f.timestamp)) for f in features])
 
     @classmethod
