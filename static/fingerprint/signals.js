@@ -8,8 +8,8 @@
  * of our variants; then the PDQs of the central 95%, 90% and 80% crops, because a copy with
  * its borders cropped off has, as its plain PDQ, one close to them. docs/fingerprints.md has
  * the measured recall gain and the false-match rate. A PDQ is left out when too flat for a
- * meaningful one (quality below 50, as python-threatexchange does). At most 16 values, the
- * server's limit per file: 11 PDQ + phash, dhash, ahash, md5, sha256.
+ * meaningful one (quality below 50, as python-threatexchange does). At most 16 values: 11 PDQ
+ * + phash, dhash, ahash, md5, sha256 (the server takes up to MAX_FINGERPRINTS_PER_FILE, 32).
  */
 export function imageSignals(r) {
   const signals = [];
