@@ -52,8 +52,9 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def _render(conf: str, *, upstream: int, tls: int, plain: int, cert: Path, key: Path, log: Path,
-            partner_upstream: int | None = None, snapshots: Path | None = None) -> str:
+            partner_upstream: int | None = None, snapshots: Path | None = None, read_timeout: str = "60s") -> str:
     replacements = {
+        "read_timeout": f"proxy_read_timeout {read_timeout};",
         "snapshots": f"alias {snapshots or log.parent / 'snapshots'}/;",
         "upstream": f"server 127.0.0.1:{upstream};",
         "partner_upstream": f"server 127.0.0.1:{partner_upstream or upstream};",
@@ -74,14 +75,14 @@ def _render(conf: str, *, upstream: int, tls: int, plain: int, cert: Path, key: 
     return "\n".join(out)
 
 
-def _nginx(tmp_path: Path, upstream: int, partner_upstream: int | None = None):
+def _nginx(tmp_path: Path, upstream: int, partner_upstream: int | None = None, read_timeout: str = "60s"):
     """The shipped configuration running in nginx, until the generator is closed."""
     require(shutil.which("nginx") is not None, "nginx (apt-get install nginx-light)")
     tls, plain = _free_port(), _free_port()
     cert, key = _self_signed(tmp_path)
     log = tmp_path / "access.log"
     site = _render(CONF.read_text(), upstream=upstream, tls=tls, plain=plain, cert=cert, key=key, log=log,
-                   partner_upstream=partner_upstream)
+                   partner_upstream=partner_upstream, read_timeout=read_timeout)
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"user root;\ndaemon off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
@@ -227,6 +228,48 @@ def test_the_partner_api_goes_to_its_own_pool(live_server, tmp_path, settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_pool_that_does_not_answer_is_a_504_after_the_read_timeout(live_server, tmp_path):
+    """An upstream that takes the request and never answers: nginx gives up after
+    proxy_read_timeout with 504 rather than holding the client. Shipped at 60 s, longer than
+    gunicorn's 30 s worker timeout so the application ends a stuck request first; run here at
+    1 s (the one line rewritten)."""
+    import threading
+
+    shipped = re.search(r"proxy_read_timeout (\d+)s;", CONF.read_text())
+    gunicorn = re.search(r"^timeout = (\d+)$", (ROOT / "deploy" / "gunicorn.conf.py").read_text(), re.M)
+    assert shipped and gunicorn and int(shipped.group(1)) > int(gunicorn.group(1))
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        running = _nginx(tmp_path, int(urllib.parse.urlsplit(live_server.url).port), silent.getsockname()[1],
+                         read_timeout="1s")
+        proxy = next(running)
+        started = time.monotonic()
+        status, body, _ = _tls_get(proxy["port"], "/api/v1/checkpoint", {})
+        waited = time.monotonic() - started
+        assert status == 504 and b"nginx" in body
+        assert 0.9 <= waited < 10
+        running.close()
+    finally:
+        stop.set()
+        for connection in held:
+            connection.close()
+        silent.close()
 
 
 def _tls_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
