@@ -20,11 +20,11 @@ fingerprint submitted for its image is within Hamming distance 31 of a query has
   today, our matcher
                  the same submission; query: the copy's 8 dihedral PDQs (what
                  hashbank.platform.matcher does today)
-  any platform   submitted: today's + the 0.925 centre crop (NEW_CENTRE_CROPS) + one-sided
-                 crops of 10% and 20% off each side (SIDE_AMOUNTS), each with its mirror;
-                 query: the copy's plain PDQ (any platform, HMA included)
+  any platform   submitted: what static/fingerprint/ sends now (today's + the 0.925 centre
+                 crop + one-sided crops of 10% and 20% off each side, SIDE_AMOUNTS, each with
+                 its mirror); query: the copy's plain PDQ (any platform, HMA included)
   our matcher    submitted: as "any platform"; query: the copy's 8 dihedral PDQs + the
-                 query-side variants of bench/_recall_variants.py (bars and frames trimmed,
+                 query-side variants of hashbank.platform.variants (bars and frames trimmed,
                  bars cut to a submitted crop, opaque stickers painted over)
 "exact" and "sampled" say how the one-sided crop PDQs are computed: pdqhash on the cropped
 pixels (the browser can reproduce it bit for bit by running its PDQ over the box's pixels), or
@@ -79,14 +79,13 @@ MAX_FILES_PER_CASE = _service_cap("MAX_FILES_PER_CASE")
 MAX_FINGERPRINTS_PER_FILE = _service_cap("MAX_FINGERPRINTS_PER_FILE")
 
 THRESHOLD = 31
+#: The centre crops the browser submitted before the one-sided ones ("today"'s column: the
+#: browser since December 2026 submits these, 0.925, and the one-sided crops of SIDE_AMOUNTS,
+#: static/fingerprint/pdq.js CROP_FRACTIONS and SIDE_CUTS).
 CROP_FINGERPRINTS = (0.95, 0.9, 0.8)
-#: One-sided crops submitted by the new scheme: this share of the width (left, right) or height
-#: (top, bottom) cut off one side, each PDQ submitted with its mirror.
-SIDE_AMOUNTS = (0.1, 0.2)
-#: Centre crops the new scheme submits besides today's CROP_FINGERPRINTS (computed the browser's
-#: way, like today's: static/fingerprint/pdq.js CROP_FRACTIONS would become 0.95, 0.925, 0.9,
-#: 0.8). 0.925 fills the hole between 0.95 and 0.9 where the 7% border crop falls.
-NEW_CENTRE_CROPS = (0.925,)
+#: One-sided crops the browser submits: this share of the width (left, right) or height (top,
+#: bottom) cut off one side, each PDQ submitted with its mirror.
+SIDE_AMOUNTS = rv.variants.SIDE_CUTS
 #: Non-PDQ values the browser submits per image (phash, dhash, ahash, md5, sha256).
 OTHER_SIGNALS = 5  # len(OTHER_HEX)
 HELD_OUT_SIDE = 640
@@ -334,12 +333,13 @@ class ImageResult:
     seconds: float = 0.0
 
 
-def side_crop_hashes(rgb: np.ndarray) -> list[tuple[int, int, int]]:
-    """(PDQ, mirrored PDQ, quality) of every submitted one-sided crop, by pdqhash on the cropped
-    pixels."""
+def side_crop_hashes(rgb: np.ndarray, sides: list[dict]) -> list[tuple[int, int, int]]:
+    """(PDQ, mirrored PDQ, quality) of each of the browser's one-sided crops `sides`, by pdqhash
+    on the cropped pixels."""
     h, w = rgb.shape[:2]
     out = []
-    for _side, _amount, (x0, y0, x1, y1) in rv.side_boxes(w, h, SIDE_AMOUNTS):
+    for c in sides:
+        x0, y0, x1, y1 = rv.side_box(w, h, c["side"], c["cut"])
         variants, quality = rv.dihedral_of(rgb[y0:y1, x0:x1])
         out.append((variants[0], variants[rv.MIRROR], quality))
     return out
@@ -353,12 +353,9 @@ QUALITY_FLOOR = 50
 
 def query_variants(rgb: np.ndarray) -> list[tuple[int, int]]:
     """(PDQ, quality) of the query-side variants beyond the dihedral PDQs, in the order the
-    matcher would try them: the bar and frame variants, then the sticker fill."""
-    arrays = rv.bar_variants(rgb, SIDE_AMOUNTS)
-    filled = rv.fill_flat_patches(rgb)
-    if filled is not None:
-        arrays.append(filled)
-    return [rv.pdq_of(a) for a in arrays]
+    matcher tries them (hashbank.platform.variants: the bar and frame variants, then the sticker
+    fill)."""
+    return [(int(v.hash, 16), v.quality) for v in rv.variants.query_variants(rgb)]
 
 
 #: --ladder: also query the upload with LADDER of its width or height cut off each side (a
@@ -387,18 +384,18 @@ def within(submitted: list[int], queries: list[int]) -> bool:
 
 
 def measure_image(job: tuple[str, np.ndarray, list[dict]]) -> tuple[Submission, ImageResult]:
-    """One image: its submissions (`sampled` are its Node-computed box PDQs: today's centre
-    crops, then NEW_CENTRE_CROPS, then the one-sided boxes), then every edited copy against
-    them (a copy's query variants are computed only as far as needed: once a copy matched, no
-    further variant can change its row)."""
+    """One image: its submissions (`sampled` are the browser's crop PDQs, computed under
+    Node), then every edited copy against them (a copy's query variants are computed only as
+    far as needed: once a copy matched, no further variant can change its row)."""
     name, rgb, sampled = job
     started = time.process_time()
     dihedral, image_quality = rv.dihedral_of(rgb)
-    n_today, n_new = len(CROP_FINGERPRINTS), len(NEW_CENTRE_CROPS)
-    today = dihedral + [c["pdq"] for c in sampled[:n_today] if c is not None]
-    centre = [c["pdq"] for c in sampled[n_today : n_today + n_new] if c is not None]
-    side_sampled = [h for c in sampled[n_today + n_new :] for h in (c["pdq"], c["mirror"])]
-    exact_crops = side_crop_hashes(rgb)
+    centres = [c for c in sampled if "crop" in c]
+    sides = [c for c in sampled if "side" in c]
+    today = dihedral + [c["pdq"] for c in centres if c["crop"] in CROP_FINGERPRINTS]
+    centre = [c["pdq"] for c in centres if c["crop"] not in CROP_FINGERPRINTS]
+    side_sampled = [h for c in sides for h in (c["pdq"], c["mirror"])]
+    exact_crops = side_crop_hashes(rgb, sides)
     side_exact = [h for pdq, mirror, _ in exact_crops for h in (pdq, mirror)]
     sub = Submission(
         today=list(dict.fromkeys(today)),
@@ -409,9 +406,8 @@ def measure_image(job: tuple[str, np.ndarray, list[dict]]) -> tuple[Submission, 
     )
     sub.quality = dict.fromkeys(dihedral, image_quality)
     for c in sampled:
-        if c is not None:
-            sub.quality.setdefault(c["pdq"], c["quality"])
-            sub.quality.setdefault(c["mirror"], c["quality"])
+        sub.quality.setdefault(c["pdq"], c["quality"])
+        sub.quality.setdefault(c.get("mirror", c["pdq"]), c["quality"])
     for pdq, mirror, quality in exact_crops:
         sub.quality.setdefault(pdq, quality)
         sub.quality.setdefault(mirror, quality)
@@ -451,32 +447,12 @@ def measure_image(job: tuple[str, np.ndarray, list[dict]]) -> tuple[Submission, 
     return sub, result
 
 
-def centre_box(width: int, height: int, keep: float) -> tuple[int, int, int, int] | None:
-    """static/fingerprint/pdq.js centreCropBox, or None under its 64-pixel minimum (cropBoxes).
-    Python's round differs from Math.round only when width * (1 - keep) / 2 ends in exactly
-    .5; the boxes are handed to Node as computed here, so both sides hash the same box."""
-    dw, dh = round(width * (1 - keep) / 2), round(height * (1 - keep) / 2)
-    if width - 2 * dw < 64 or height - 2 * dh < 64:
-        return None
-    return dw, dh, width - dw, height - dh
-
-
 def run(
     images: list[tuple[str, Image.Image]], workers: int, ladder: bool = False
 ) -> tuple[list[Submission], list[ImageResult]]:
     arrays = [rv.rgb_array(im) for _, im in images]
-    boxes, centres = [], []
-    for rgb in arrays:
-        h, w = rgb.shape[:2]
-        centre = [centre_box(w, h, k) for k in (*CROP_FINGERPRINTS, *NEW_CENTRE_CROPS)]
-        boxes.append([b for b in centre if b is not None] + [b for _s, _a, b in rv.side_boxes(w, h, SIDE_AMOUNTS)])
-        centres.append(centre)
-    sampled = rv.sampled_box_pdqs(arrays, boxes)
-    jobs = []
-    for (name, _), rgb, found, centre in zip(images, arrays, sampled, centres, strict=True):
-        it = iter(found)
-        # None where a centre crop was too small to fingerprint, so that positions line up.
-        jobs.append((name, rgb, [next(it) if b is not None else None for b in centre] + list(it)))
+    crops = rv.browser_crop_pdqs(arrays)
+    jobs = [(name, rgb, found) for (name, _), rgb, found in zip(images, arrays, crops, strict=True)]
     with ProcessPoolExecutor(max_workers=workers, initializer=_set_ladder, initargs=(ladder,)) as pool:
         out = list(pool.map(measure_image, jobs, chunksize=2))
     return [s for s, _ in out], [r for _, r in out]

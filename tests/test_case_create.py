@@ -88,7 +88,7 @@ def test_caps_refuse_over_limit_submissions_clearly():
         case_create(files=too_many_files)
     too_many_prints = [[{"signal_type": "pdq", "value": pdq_value()}
                         for _ in range(services.MAX_FINGERPRINTS_PER_FILE + 1)]]
-    with pytest.raises(CaseLimitError, match="file 1: 33 fingerprints is more than the limit of 32"):
+    with pytest.raises(CaseLimitError, match="file 1: 41 fingerprints is more than the limit of 40"):
         case_create(files=too_many_prints)
     assert Case.objects.count() == 0
 

@@ -1,8 +1,11 @@
 """Match image files against a PDQ index: every dihedral variant of every file, one search.
 
 An upload that was rotated or mirrored has a different PDQ hash; pdqhash computes the hashes of
-all eight rotations and reflections in one pass, and each is looked up. A file whose PDQ quality
-is under the floor (flat or nearly blank images, whose hashes match unrelated pictures) is not
+all eight rotations and reflections in one pass, and each is looked up. So are the query
+variants of :mod:`hashbank.platform.variants` (the upload with flat bars and frames trimmed, cut
+to a submitted crop, or with opaque stickers painted over), which exist only for uploads with
+such edits; a variant under the quality floor is not looked up. A file whose PDQ quality is
+under the floor (flat or nearly blank images, whose hashes match unrelated pictures) is not
 looked up at all and is reported as skipped.
 
 Matches are candidates for a platform's own review, never verdicts: perceptual hashes can be
@@ -21,6 +24,7 @@ from PIL import Image
 from hashbank.fingerprints.images import load_rgb
 from hashbank.fingerprints.pdq import PDQ, QUALITY_FLOOR
 from hashbank.platform.index import HASH_BYTES, PDQIndex
+from hashbank.platform.variants import Variant, query_variants
 
 #: What Pillow raises on a missing, truncated, oversized or non-image file.
 _UNREADABLE: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -40,14 +44,19 @@ VARIANTS = (
 
 @dataclass(frozen=True, slots=True)
 class ImageHashes:
-    """The eight dihedral PDQ hashes of one image (in :data:`VARIANTS` order) and its quality."""
+    """The eight dihedral PDQ hashes of one image (in :data:`VARIANTS` order) and its quality,
+    and its query variants (each with its own quality)."""
 
     hashes: tuple[str, ...]
     quality: int
+    extra: tuple[Variant, ...] = ()
 
-    @property
-    def codes(self) -> np.ndarray:
-        return np.frombuffer(bytes.fromhex("".join(self.hashes)), dtype=np.uint8).reshape(-1, HASH_BYTES)
+    def queries(self, quality_floor: int = QUALITY_FLOOR) -> list[tuple[str, str]]:
+        """(variant name, hash) of everything looked up: the dihedral hashes, then the query
+        variants of at least `quality_floor`."""
+        out = list(zip(VARIANTS, self.hashes, strict=True))
+        out += [(v.name, v.hash) for v in self.extra if v.quality >= quality_floor]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +106,16 @@ class FileResult:
         }
 
 
-def hash_image(path: str | os.PathLike[str]) -> ImageHashes:
-    """PDQ hashes of the file's eight dihedral variants, decoded as the project's reference
-    hashers decode images (Pillow, first frame, no EXIF rotation)."""
-    hashes, quality = PDQ.hash_pixels_dihedral(load_rgb(path))
+def hash_image(path: str | os.PathLike[str], *, variants: bool = True) -> ImageHashes:
+    """PDQ hashes of the file's eight dihedral variants and (unless `variants` is false) its
+    query variants, decoded as the project's reference hashers decode images (Pillow, first
+    frame, no EXIF rotation)."""
+    rgb = load_rgb(path)
+    hashes, quality = PDQ.hash_pixels_dihedral(rgb)
     if len(hashes) != len(VARIANTS):
         raise RuntimeError(f"pdqhash returned {len(hashes)} dihedral hashes, expected {len(VARIANTS)}")
-    return ImageHashes(tuple(hashes), int(quality))
+    extra = tuple(query_variants(rgb)) if variants and quality >= QUALITY_FLOOR else ()
+    return ImageHashes(tuple(hashes), int(quality), extra)
 
 
 def match_hashes(
@@ -114,35 +126,43 @@ def match_hashes(
     origins: Mapping[str, str] | None = None,
     default_origin: str = "survivor",
 ) -> list[list[FileMatch]]:
-    """For each image, the records within the threshold of any of its variants: one entry per
-    record, with the nearest variant (the first in :data:`VARIANTS` order on a tie). With
-    `origins` (id -> origin, ids not listed are `default_origin`), each match says its origin."""
+    """For each image, the records within the threshold of any of its queries (its dihedral
+    hashes and query variants): one entry per record, with the nearest query (the first in
+    :meth:`ImageHashes.queries` order on a tie). With `origins` (id -> origin, ids not listed
+    are `default_origin`), each match says its origin."""
     if not images:
         return []
-    codes = np.concatenate([image.codes for image in images])
+    queries = [image.queries() for image in images]
+    owner = [(i, q) for i, image_queries in enumerate(queries) for q in range(len(image_queries))]
+    codes = np.frombuffer(
+        bytes.fromhex("".join(h for image_queries in queries for _, h in image_queries)), dtype=np.uint8
+    ).reshape(-1, HASH_BYTES)
     result = index.search(codes, threshold=threshold)
-    variants = len(VARIANTS)
     best: list[dict[int, tuple[int, int]]] = [{} for _ in images]
     for query, row, distance in zip(result.query.tolist(), result.row.tolist(), result.distance.tolist(), strict=True):
-        image, variant = divmod(query, variants)
+        image, variant = owner[query]
         seen = best[image].get(row)
         if seen is None or (distance, variant) < seen:
             best[image][row] = (distance, variant)
     out: list[list[FileMatch]] = []
-    for image, rows in zip(images, best, strict=True):
+    for image_queries, rows in zip(queries, best, strict=True):
         found = [
-            FileMatch(
-                key=index.key_of(row),
-                distance=distance,
-                variant=VARIANTS[variant],
-                stored_hash=index.hash_of(row),
-                query_hash=image.hashes[variant],
-                origin=None if origins is None else origins.get(index.key_of(row), default_origin),
+            (
+                distance,
+                variant,
+                FileMatch(
+                    key=index.key_of(row),
+                    distance=distance,
+                    variant=image_queries[variant][0],
+                    stored_hash=index.hash_of(row),
+                    query_hash=image_queries[variant][1],
+                    origin=None if origins is None else origins.get(index.key_of(row), default_origin),
+                ),
             )
             for row, (distance, variant) in rows.items()
         ]
-        found.sort(key=lambda m: (m.distance, VARIANTS.index(m.variant), m.key))
-        out.append(found)
+        found.sort(key=lambda m: (m[0], m[1], m[2].key))
+        out.append([m for _, _, m in found])
     return out
 
 

@@ -14,15 +14,17 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
+from hashbank import services
 from hashbank.fingerprints import FingerprintError, validate
 
-#: A photo's fingerprints are about 1.8 KB of JSON (16 values); 128 KiB holds MAX_FILES files
-#: at the most fingerprints each, and nothing like an image.
-MAX_BODY_BYTES = 128 * 1024
+#: A photo's fingerprints are about 3.6 KB of JSON (33 values); 256 KiB holds MAX_FILES files
+#: at the server's most fingerprints each (40: about 4.4 KB), and nothing like an image.
+MAX_BODY_BYTES = 256 * 1024
 MAX_FILES = 50
-#: pdq, its seven dihedral variants, up to three centre-crop PDQs (docs/fingerprints.md),
-#: phash, dhash, ahash, md5 and sha256 make 16.
-MAX_FINGERPRINTS_PER_FILE = 16
+#: The browser sends at most 33: pdq, its seven dihedral variants, four centre-crop PDQs, eight
+#: one-sided crop PDQs and their mirrors (docs/fingerprints.md), phash, dhash, ahash, md5 and
+#: sha256. The service's cap, so that what passes here is never refused there.
+MAX_FINGERPRINTS_PER_FILE = services.MAX_FINGERPRINTS_PER_FILE
 #: Videos are sent as exact digests only (video_md5, sha256); photos add perceptual hashes.
 ACCEPTED_SIGNAL_TYPES = frozenset({"pdq", "phash", "dhash", "ahash", "md5", "video_md5", "sha256"})
 QUALITY_SIGNAL_TYPES = frozenset({"pdq"})

@@ -292,8 +292,9 @@ export function samplePositions(size) {
 
 /**
  * The 64x64 sampling grids: the image's own, then one per crop [x0, y0, x1, y1). The second
- * row pass keeps the columns of all of them (merged and sorted in `pickCols`; a column may
- * appear twice), and each grid remembers where its 64 columns are in that list (`at`) and
+ * row pass keeps the columns of all of them (merged, sorted and deduplicated in `pickCols`:
+ * a crop that keeps the full width, as a top or bottom cut does, shares every column with the
+ * image's own grid), and each grid remembers where its 64 columns are in that list (`at`) and
  * which rows it samples (`rows`). Shared by the JavaScript and the WebAssembly filters.
  */
 export function samplingPlan(width, height, crops = []) {
@@ -302,12 +303,10 @@ export function samplingPlan(width, height, crops = []) {
     const rows = samplePositions(y1 - y0).map((r) => r + y0);
     return { cols, rows, at: new Int32Array(64) };
   });
-  const all = [];
-  grids.forEach((g, gi) => g.cols.forEach((c, k) => all.push([c, gi, k])));
-  all.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
-  const pickCols = Int32Array.from(all, (e) => e[0]);
-  all.forEach(([, gi, k], n) => { grids[gi].at[k] = n; });
-  return { grids, pickCols };
+  const unique = [...new Set(grids.flatMap((g) => Array.from(g.cols)))].sort((a, b) => a - b);
+  const where = new Map(unique.map((c, n) => [c, n]));
+  for (const g of grids) g.cols.forEach((c, k) => { g.at[k] = where.get(c); });
+  return { grids, pickCols: Int32Array.from(unique) };
 }
 
 /**
@@ -605,24 +604,37 @@ export function dihedralDcts(A) {
 const ZERO_HASH = '0'.repeat(64);
 
 // ---------------------------------------------------------------------------------------
-// Centre-crop fingerprints. A copy with its borders cropped off has a different PDQ (5% off
-// each side already breaks the match); submitting PDQs of the central 95%, 90% and 80% lets
-// platforms match such copies (docs/fingerprints.md, the recall table).
+// Crop fingerprints. A copy with its borders cropped off has a different PDQ (5% off each side
+// already breaks the match), and so has a copy with 10% cut off one side only. Submitting the
+// PDQs of the central 95%, 92.5%, 90% and 80%, and of the image with 10% and 20% of its width
+// or height cut off each side (each of those with its mirror, for a copy mirrored and then
+// cut), lets any platform match such copies with the plain PDQ of the copy
+// (docs/fingerprints.md, the recall table: every crop, mirror and rotation row at 92% or more).
 //
-// They cost almost nothing: pdqhash on a cropped copy blurs the crop (Jarosz filter, window
-// 1/128 of the crop's size) and samples it on a 64x64 grid over the crop. We take the blur
-// we already compute for the whole image (window 1/128 of the image's size, a little wider)
-// and sample it on the crop's grid: only the picked values differ, the filtering is shared.
-// This is an approximation of pdqhash on the cropped copy, not bit-identical: the blur is
-// 5-25% wider and the crop's edges see pixels outside it. Measured against pdqhash on the
-// cropped copies (bench/recall_table.py, 175 images): 1 bit apart on average for 95% and 90%,
-// about 6 for 80%, far inside the match distance of 31.
+// They cost little: pdqhash on a cropped copy blurs the crop (Jarosz filter, window 1/128 of
+// the crop's size) and samples it on a 64x64 grid over the crop. We take the blur we already
+// compute for the whole image (window 1/128 of the image's size, a little wider) and sample it
+// on the crop's grid: only the picked values differ, the filtering is shared. This is an
+// approximation of pdqhash on the cropped copy, not bit-identical: the blur is 5-25% wider and
+// the crop's edges see pixels outside it. Measured against pdqhash on the cropped copies
+// (bench/recall_table.py): 1 bit apart on average for 95% and 90%, about 6 for 80% and the
+// one-sided cuts, far inside the match distance of 31. The mirror comes from the same DCT
+// (PDQ's dihedral sign flips), so it costs one more median.
 
 /** Fractions of width and height kept by the centre crops we fingerprint. */
-export const CROP_FRACTIONS = Object.freeze([0.95, 0.9, 0.8]);
+export const CROP_FRACTIONS = Object.freeze([0.95, 0.925, 0.9, 0.8]);
+
+/** Shares of the width (left, right) or height (top, bottom) cut off one side. */
+export const SIDE_CUTS = Object.freeze([0.1, 0.2]);
+
+/** The sides a one-sided cut is taken off, in the order their fingerprints are listed. */
+export const CROP_SIDES = Object.freeze(['left', 'right', 'top', 'bottom']);
 
 /** Smaller crops get no fingerprint: a few pixels off a thumbnail is not an edit to match. */
 export const CROP_MIN_SIDE = 64;
+
+/** Index of the mirror (a left-right flip: pdqhash's "flipY") in dihedralDcts' order. */
+export const MIRROR_VARIANT = 5;
 
 /** The crop that keeps `keep` of each side, centred: [x0, y0, x1, y1) in pixels. */
 export function centreCropBox(width, height, keep) {
@@ -631,12 +643,36 @@ export function centreCropBox(width, height, keep) {
   return [dw, dh, width - dw, height - dh];
 }
 
-/** [[keep, box], ...]: the centre crops of `fractions` large enough to fingerprint. */
-export function cropBoxes(width, height, fractions = CROP_FRACTIONS) {
+/** The box left after cutting round(size * cut) pixels off one side: [x0, y0, x1, y1). */
+export function sideCropBox(width, height, side, cut) {
+  const dx = Math.round(width * cut);
+  const dy = Math.round(height * cut);
+  switch (side) {
+    case 'left': return [dx, 0, width, height];
+    case 'right': return [0, 0, width - dx, height];
+    case 'top': return [0, dy, width, height];
+    case 'bottom': return [0, 0, width, height - dy];
+    default: throw new RangeError(`no side ${side}`);
+  }
+}
+
+/**
+ * The crops large enough to fingerprint, as {crop, box} for the centre crops of `fractions`
+ * (`crop` is the fraction kept), then {side, cut, box} for each cut in `cuts` off each side
+ * (cuts outer, sides in CROP_SIDES order).
+ */
+export function cropBoxes(width, height, fractions = CROP_FRACTIONS, cuts = SIDE_CUTS) {
+  const big = ([x0, y0, x1, y1]) => x1 - x0 >= CROP_MIN_SIDE && y1 - y0 >= CROP_MIN_SIDE;
   const out = [];
   for (const keep of fractions) {
     const box = centreCropBox(width, height, keep);
-    if (box[2] - box[0] >= CROP_MIN_SIDE && box[3] - box[1] >= CROP_MIN_SIDE) out.push([keep, box]);
+    if (big(box)) out.push({ crop: keep, box });
+  }
+  for (const cut of cuts) {
+    for (const side of CROP_SIDES) {
+      const box = sideCropBox(width, height, side, cut);
+      if (big(box)) out.push({ side, cut, box });
+    }
   }
   return out;
 }
@@ -653,8 +689,9 @@ export class PdqStream {
    * @param {object} [options]
    * @param {number[]} [options.crops=CROP_FRACTIONS] centre crops to fingerprint (fractions
    *   of width and height kept); [] for none
+   * @param {number[]} [options.sideCuts=SIDE_CUTS] one-sided cuts to fingerprint; [] for none
    */
-  constructor(width, height, { crops = CROP_FRACTIONS } = {}) {
+  constructor(width, height, { crops = CROP_FRACTIONS, sideCuts = SIDE_CUTS } = {}) {
     this.W = width;
     this.H = height;
     this.tooSmall = width < PDQ_MIN_DIM || height < PDQ_MIN_DIM;
@@ -662,8 +699,8 @@ export class PdqStream {
     this.rows = 0;
     this.crops = [];
     if (this.tooSmall) return;
-    this.crops = cropBoxes(width, height, crops);
-    this.down = new JaroszDownsampler(width, height, this.crops.map(([, box]) => box));
+    this.crops = cropBoxes(width, height, crops, sideCuts);
+    this.down = new JaroszDownsampler(width, height, this.crops.map((c) => c.box));
     if (this.exact64) this.raw64 = new Float32Array(4096);
   }
 
@@ -682,7 +719,7 @@ export class PdqStream {
   finish() {
     if (this.rows !== this.H) throw new RangeError(`expected ${this.H} rows, got ${this.rows}`);
     if (this.tooSmall) return pdqTooSmallResult();
-    return pdqResultFromGrids(this.down.finish(), this.crops.map(([keep]) => keep), this.exact64 ? this.raw64 : null);
+    return pdqResultFromGrids(this.down.finish(), this.crops, this.exact64 ? this.raw64 : null);
   }
 }
 
@@ -693,25 +730,29 @@ export function pdqTooSmallResult() {
 
 /**
  * PdqStream.finish()'s result from the filtered 64x64 grids (the image's, then one per crop
- * fraction in `keeps`) and, for an exactly 64x64 image, its unfiltered luma `raw64`. `dct`
- * is pdqDct16 or an exact equivalent (the WebAssembly engine passes its own).
+ * of `crops`, cropBoxes' list) and, for an exactly 64x64 image, its unfiltered luma `raw64`.
+ * `dct` is pdqDct16 or an exact equivalent (the WebAssembly engine passes its own). Each crop
+ * gives {crop, pdq, quality} (a centre crop) or {side, cut, pdq, mirror, quality} (a
+ * one-sided cut, with the PDQ of its mirror image).
  */
-export function pdqResultFromGrids([filtered, ...cropGrids], keeps, raw64 = null, dct = pdqDct16) {
+export function pdqResultFromGrids([filtered, ...cropGrids], crops, raw64 = null, dct = pdqDct16) {
   const dihedralQuality = pdqQuality(filtered);
   const B = dct(filtered);
   const dihedral = dihedralDcts(B).map(pdqHexFromDct);
-  const crops = cropGrids.map((a64, i) => ({
-    crop: keeps[i],
-    pdq: pdqHexFromDct(dct(a64)),
-    quality: pdqQuality(a64),
-  }));
+  const results = cropGrids.map((a64, i) => {
+    const quality = pdqQuality(a64);
+    const D = dct(a64);
+    const { crop, side, cut } = crops[i];
+    if (side === undefined) return { crop, pdq: pdqHexFromDct(D), quality };
+    return { side, cut, pdq: pdqHexFromDct(D), mirror: pdqHexFromDct(dihedralDcts(D)[MIRROR_VARIANT]), quality };
+  });
   if (!raw64) {
-    return { pdq: dihedral[0], quality: dihedralQuality, dihedral, dihedralQuality, crops };
+    return { pdq: dihedral[0], quality: dihedralQuality, dihedral, dihedralQuality, crops: results };
   }
   // compute(): 64x64 luma is used directly.
   const quality = pdqQuality(raw64);
   const pdq = pdqHexFromDct(dct(raw64));
-  return { pdq, quality, dihedral, dihedralQuality, crops };
+  return { pdq, quality, dihedral, dihedralQuality, crops: results };
 }
 
 /**

@@ -165,7 +165,7 @@ class SimdEngine {
     let p = null;
     if (doPdq) {
       const crops = cropBoxes(W, H);
-      const plan = samplingPlan(W, H, crops.map(([, box]) => box));
+      const plan = samplingPlan(W, H, crops.map((c) => c.box));
       const wc = jaroszWindow(H);
       const ringRows = wc + 5; // rows r-wc .. r+3 are alive while a block is filtered
       const Hp = roundUp(H, 4);
@@ -336,7 +336,7 @@ class SimdEngine {
       k.dct16(p.grid, p.dm, p.dmt, p.dtmp, p.dout);
       return new Float32Array(buffer, p.dout, 256).slice();
     };
-    return pdqResultFromGrids(grids, p.crops.map(([keep]) => keep), p.raw64, dct);
+    return pdqResultFromGrids(grids, p.crops, p.raw64, dct);
   }
 
   _resizeBlock(r, W, y, n, gray) {

@@ -37,7 +37,12 @@ test('fingerprintPixels returns the documented shape', () => {
   const r = fingerprintPixels(synthetic(120, 90));
   assert.deepEqual(Object.keys(r).sort(),
     ['ahash', 'dhash', 'height', 'pdq', 'pdq_crops', 'pdq_dihedral', 'pdq_quality', 'phash', 'warnings', 'width'].sort());
-  assert.deepEqual(r.pdq_crops.map((c) => c.crop), [0.95, 0.9, 0.8]);
+  const centre = r.pdq_crops.filter((c) => 'crop' in c);
+  const sided = r.pdq_crops.filter((c) => 'side' in c);
+  assert.deepEqual(centre.map((c) => c.crop), [0.95, 0.925, 0.9, 0.8]);
+  assert.deepEqual(sided.map((c) => `${c.side} ${c.cut}`), ['left 0.1', 'right 0.1', 'top 0.1', 'bottom 0.1',
+    'left 0.2', 'right 0.2', 'top 0.2', 'bottom 0.2']);
+  for (const c of sided) assert.match(c.mirror, /^[0-9a-f]{64}$/);
   for (const c of r.pdq_crops) {
     assert.match(c.pdq, /^[0-9a-f]{64}$/);
     assert.ok(Number.isInteger(c.quality) && c.quality >= 0 && c.quality <= 100);
