@@ -3,8 +3,8 @@
 An upload that was rotated or mirrored has a different PDQ hash; pdqhash computes the hashes of
 all eight rotations and reflections in one pass, and each is looked up. So are the query
 variants of :mod:`hashbank.platform.variants` (the upload with flat bars and frames trimmed, cut
-to a submitted crop, or with opaque stickers painted over), which exist only for uploads with
-such edits; a variant under the quality floor is not looked up. A file whose PDQ quality is
+to a submitted crop, or with opaque stickers painted over): none or one for most unedited
+uploads, a few for edited ones; a variant under the quality floor is not looked up. A file whose PDQ quality is
 under the floor (flat or nearly blank images, whose hashes match unrelated pictures) is not
 looked up at all and is reported as skipped.
 
