@@ -22,6 +22,7 @@ import numpy as np
 import pdqhash
 from PIL import Image, ImageCms
 
+from hashbank.fingerprints.images import heif_registered
 from hashbank.fingerprints.pdq import bits_to_hex
 
 SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
@@ -60,7 +61,9 @@ class Reference:
 
 
 def reference(data: bytes) -> Reference:
-    """What a platform's Python tools compute for these file bytes."""
+    """What a platform's Python tools compute for these file bytes (HEIC through pillow-heif,
+    as the reference hashers and the platform tools open it)."""
+    heif_registered()
     with Image.open(io.BytesIO(data)) as im:
         im.load()
         with warnings.catch_warnings():
@@ -379,3 +382,51 @@ def transparent_lossy_webp() -> bytes:
     chelsea = np.asarray(photo("chelsea.png"))
     alpha = np.tile(np.linspace(30, 255, chelsea.shape[1]).astype(np.uint8), (chelsea.shape[0], 1))
     return encode(Image.fromarray(np.dstack([chelsea, alpha]), "RGBA"), "WEBP", quality=90)
+
+
+def heif_file(image: Image.Image, *, bit_depth: int = 8, quality: int = 85, **options) -> bytes:
+    """A HEIC as pillow-heif (libheif with x265) writes it; `bit_depth` 10 or 12 for HDR
+    photos, `exif` with an orientation becomes an irot/imir box, `icc_profile` an ICC colr."""
+    import pillow_heif
+
+    if bit_depth == 8:
+        heif = pillow_heif.from_pillow(image)
+    else:
+        # A high-bit-depth image is given as 16-bit samples; pillow-heif keeps the top bits.
+        mode = {"RGB": "RGB;16", "RGBA": "RGBA;16", "L": "L;16"}[image.mode]
+        samples = np.asarray(image).astype(np.uint16) * 257
+        heif = pillow_heif.from_bytes(mode, image.size, samples.tobytes())
+        heif.info.update(image.info)
+    out = io.BytesIO()
+    heif.save(out, quality=quality, save_to_12bit=bit_depth == 12, **options)
+    return out.getvalue()
+
+
+def heif_files() -> dict[str, bytes]:
+    """iPhone-style HEICs of every kind the browser must decode as pillow-heif does: 8, 10 and
+    12 bits, with alpha, grey, rotated and mirrored by EXIF orientation (stored as irot/imir),
+    with a Display P3 profile, odd sizes, 4:4:4 chroma and a lossless one."""
+    astronaut = photo("astronaut.png")
+    coffee = photo("coffee.png")
+    chelsea = photo("chelsea.png")
+    rgba = chelsea.convert("RGBA")
+    alpha = np.asarray(rgba).copy()
+    alpha[..., 3] = np.linspace(0, 255, alpha.shape[1], dtype=np.uint8)[None, :]
+    rgba = Image.fromarray(alpha, "RGBA")
+    grey = photo("camera.png").convert("L")
+    files = {
+        "astronaut-q85.heic": heif_file(astronaut),
+        "coffee-10bit.heic": heif_file(coffee, bit_depth=10),
+        "chelsea-12bit.heic": heif_file(chelsea, bit_depth=12, quality=90),
+        "chelsea-alpha.heic": heif_file(rgba),
+        "chelsea-alpha-10bit.heic": heif_file(rgba, bit_depth=10),
+        "camera-grey.heic": heif_file(grey),
+        "astronaut-exif6.heic": heif_file(astronaut, exif=phone_exif(6)),
+        "coffee-exif5.heic": heif_file(coffee, exif=phone_exif(5)),  # mirrored and turned
+        "chelsea-exif3.heic": heif_file(chelsea, exif=phone_exif(3)),
+        "astronaut-p3.heic": heif_file(astronaut, icc_profile=icc_profile(), exif=phone_exif()),
+        "rocket-odd-size.heic": heif_file(photo("rocket.jpg").crop((0, 0, 301, 207))),
+        "coffee-444.heic": heif_file(coffee, chroma=444),
+        "astronaut-lossless.heic": heif_file(astronaut.resize((192, 160)), quality=-1),
+    }
+    return files
